@@ -1,0 +1,353 @@
+//! WebSocket frames: JSON text frames with one envelope `{"type": ..., "id": ...}`.
+//!
+//! Client frames are decoded in two steps ([`ClientFrame::decode`]): first the envelope, so that a
+//! frame with a wrong field still gets an error carrying its request `id`; then the typed body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorBody, ErrorCode};
+use crate::ids::{ClientMsgId, ConversationId, Millis, RequestId, Seq, UserId};
+use crate::model::{Conversation, Message, UserInfo};
+
+/// Where a device stands in one conversation: the highest `seq` it has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub conversation_id: ConversationId,
+    pub seq: Seq,
+}
+
+/// Catch-up request (G4): the missed messages of every listed conversation, and of every
+/// conversation active since `since` that the device does not know yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResumeRequest {
+    #[serde(default)]
+    pub positions: Vec<Position>,
+    /// The `cursor` of an earlier `resumed` reply. Conversations not in `positions` whose last
+    /// activity is at or after it are replayed from the start (up to the per-conversation cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Millis>,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame of a connection (unless a session cookie authenticated the upgrade); sent again
+    /// later with a fresh token to refresh it without reconnecting.
+    Auth {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        token: String,
+        /// Resume in the same round trip: replay, then live, with no gap and no reordering.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeRequest>,
+    },
+    /// Store a message; acknowledged with `ack` only after it is committed (G1).
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        client_msg_id: ClientMsgId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<serde_json::Value>,
+    },
+    /// Catch up on missed messages (see [`ResumeRequest`]).
+    Resume {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(flatten)]
+        request: ResumeRequest,
+    },
+    /// A page of history. `before`/`after` are exclusive seq bounds; neither means newest page.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Seq>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Seq>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Mark the conversation read up to `seq` (only moves forward).
+    Read {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        seq: Seq,
+    },
+    /// App-level ping for latency; the reply `pong` echoes `ts`.
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<Millis>,
+    },
+}
+
+/// The frame types a client may send, for error messages and docs.
+pub const CLIENT_FRAME_TYPES: &[&str] = &["auth", "send", "resume", "history", "read", "ping"];
+
+/// Why a client frame could not be decoded; carries the request id when one was readable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub id: Option<RequestId>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ClientFrame {
+    /// Decode a text frame. Never panics; every failure is a typed [`DecodeError`].
+    pub fn decode(text: &[u8]) -> Result<Self, DecodeError> {
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| DecodeError {
+            id: None,
+            code: ErrorCode::Malformed,
+            message: format!("not valid JSON: {e}"),
+        })?;
+        let serde_json::Value::Object(map) = &value else {
+            return Err(DecodeError {
+                id: None,
+                code: ErrorCode::Malformed,
+                message: "a frame must be a JSON object".into(),
+            });
+        };
+        let id = map.get("id").filter(|v| !v.is_null()).cloned();
+        if let Some(bad) = id.as_ref().filter(|v| !(v.is_string() || v.is_number())) {
+            return Err(DecodeError {
+                id: None,
+                code: ErrorCode::Invalid,
+                message: format!("`id` must be a string or a number, not {bad}"),
+            });
+        }
+        let kind = match map.get("type") {
+            Some(serde_json::Value::String(s)) => s.as_str(),
+            Some(_) => {
+                return Err(DecodeError {
+                    id,
+                    code: ErrorCode::Invalid,
+                    message: "`type` must be a string".into(),
+                });
+            }
+            None => {
+                return Err(DecodeError {
+                    id,
+                    code: ErrorCode::Invalid,
+                    message: "missing field `type`".into(),
+                });
+            }
+        };
+        if !CLIENT_FRAME_TYPES.contains(&kind) {
+            return Err(DecodeError {
+                id,
+                code: ErrorCode::UnknownType,
+                message: format!(
+                    "unknown frame type `{}`; expected one of {}",
+                    truncate(kind, 64),
+                    CLIENT_FRAME_TYPES.join(", ")
+                ),
+            });
+        }
+        serde_json::from_value(value).map_err(|e| DecodeError {
+            id,
+            code: ErrorCode::Invalid,
+            message: e.to_string(),
+        })
+    }
+
+    /// The request id, if the client set one.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            Self::Auth { id, .. }
+            | Self::Send { id, .. }
+            | Self::Resume { id, .. }
+            | Self::History { id, .. }
+            | Self::Read { id, .. }
+            | Self::Ping { id, .. } => id.as_ref(),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Limits the server enforces on this connection, told to the client in `authed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionLimits {
+    pub max_frame_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_page_size: u32,
+    pub requests_per_second: u32,
+}
+
+/// The outcome of resuming one conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumedConversation {
+    pub conversation_id: ConversationId,
+    /// Messages with `from_seq < seq <= to_seq` were sent before this reply.
+    pub from_seq: Seq,
+    pub to_seq: Seq,
+    /// The conversation's newest seq when the replay was read.
+    pub last_seq: Seq,
+    /// False when the replay hit the per-conversation cap: fetch `history` after `to_seq` for the rest.
+    pub complete: bool,
+}
+
+/// Frames the server sends: replies (with the request `id`) and events (without).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Reply to `auth`.
+    Authed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        user: UserInfo,
+        connection_id: String,
+        protocol: u32,
+        /// Interval of the server's protocol pings.
+        heartbeat_ms: u64,
+        /// The token's expiry; refresh with another `auth` frame before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Millis>,
+        limits: ConnectionLimits,
+    },
+    /// Reply to `send`: the stored message. `duplicate` is true when the `client_msg_id` had
+    /// already been stored and this is the original message (G2).
+    Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        message: Message,
+        duplicate: bool,
+    },
+    /// Reply to `history`, messages in ascending `seq`.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        messages: Vec<Message>,
+        /// More messages exist beyond this page in the direction asked.
+        has_more: bool,
+    },
+    /// Reply to `resume` (or to `auth` with `resume`), sent after all replayed messages.
+    Resumed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversations: Vec<ResumedConversation>,
+        /// Pass as `since` next time.
+        cursor: Millis,
+    },
+    /// Generic success reply (to `read`).
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Reply to `ping`.
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<Millis>,
+        server_ts: Millis,
+    },
+    /// Error reply (with the request `id` when the request had one and it was readable).
+    Error {
+        #[serde(default)]
+        id: Option<RequestId>,
+        error: ErrorBody,
+    },
+    /// Event: a message in one of the user's conversations (live or replayed).
+    Message { message: Message },
+    /// Event: a conversation the user is in was created, joined, or changed its members.
+    Conversation { conversation: Conversation },
+    /// Event: a member left or was removed (sent to the remaining members and to the removed user).
+    MemberRemoved { conversation_id: ConversationId, user_id: UserId },
+    /// Event: the user's read position moved (sent to all of that user's devices).
+    ReadUpdated { conversation_id: ConversationId, read_seq: Seq, unread: u64 },
+}
+
+impl ServerFrame {
+    pub fn error(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error { id, error: ErrorBody::new(code, message) }
+    }
+
+    /// Serialize to JSON text. Serializing these types cannot fail (string keys, no non-finite floats
+    /// outside `serde_json::Value`), so a failure is reported as an `internal` error frame.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","id":null,"error":{{"code":"internal","message":"encode: {e}"}}}}"#)
+                .into_bytes()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_reports_id_with_field_errors() {
+        let err = ClientFrame::decode(br#"{"type":"send","id":7,"body":"hi"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Invalid);
+        assert_eq!(err.id, Some(serde_json::json!(7)));
+        assert!(err.message.contains("conversation_id"), "{}", err.message);
+    }
+
+    #[test]
+    fn decode_classifies_bad_input() {
+        assert_eq!(ClientFrame::decode(b"{nope").unwrap_err().code, ErrorCode::Malformed);
+        assert_eq!(ClientFrame::decode(b"[1,2]").unwrap_err().code, ErrorCode::Malformed);
+        assert_eq!(ClientFrame::decode(b"\xff\x00").unwrap_err().code, ErrorCode::Malformed);
+        let e = ClientFrame::decode(br#"{"type":"fly","id":"a"}"#).unwrap_err();
+        assert_eq!((e.code, e.id), (ErrorCode::UnknownType, Some(serde_json::json!("a"))));
+        let e = ClientFrame::decode(br#"{"type":"read","id":"r","conversation_id":"c","seq":"x"}"#)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Invalid);
+        assert_eq!(ClientFrame::decode(br#"{"id":1}"#).unwrap_err().code, ErrorCode::Invalid);
+        assert_eq!(
+            ClientFrame::decode(br#"{"type":"ping","id":{"x":1}}"#).unwrap_err().code,
+            ErrorCode::Invalid
+        );
+    }
+
+    #[test]
+    fn decode_round_trips_every_frame() {
+        let frames = [
+            ClientFrame::Auth { id: Some(1.into()), token: "t".into(), resume: None },
+            ClientFrame::Send {
+                id: Some("s".into()),
+                conversation_id: "c".into(),
+                client_msg_id: "m".into(),
+                kind: None,
+                body: "hello".into(),
+                payload: Some(serde_json::json!({"amount": 3})),
+            },
+            ClientFrame::Resume {
+                id: None,
+                request: ResumeRequest {
+                    positions: vec![Position { conversation_id: "c".into(), seq: 4 }],
+                    since: Some(10),
+                },
+            },
+            ClientFrame::History {
+                id: None,
+                conversation_id: "c".into(),
+                before: Some(9),
+                after: None,
+                limit: Some(5),
+            },
+            ClientFrame::Read { id: None, conversation_id: "c".into(), seq: 3 },
+            ClientFrame::Ping { id: Some(2.into()), ts: Some(99) },
+        ];
+        for f in frames {
+            let text = serde_json::to_vec(&f).unwrap();
+            assert_eq!(ClientFrame::decode(&text).unwrap(), f);
+        }
+    }
+}

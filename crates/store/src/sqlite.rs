@@ -1,0 +1,1 @@
+//! The embedded SQLite store (see the crate docs for its shape).
