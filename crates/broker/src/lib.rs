@@ -1,1 +1,119 @@
+//! Fan-out between nodes.
+//!
+//! # Layout
+//! - [`Event`]: one published event: a topic, what the hub must know to route it, and the frame
+//!   bytes, encoded once by the publisher and shared by every recipient.
+//! - [`Broker`]: the contract. `publish` hands an event to every node's [`EventReceiver`] (the
+//!   node's hub). Delivery is at-most-once: a broker may drop events (Redis pub/sub does), and G4
+//!   recovery from the store covers what it drops. Within one topic, events from one publisher
+//!   arrive in publish order.
+//! - [`MemoryBroker`]: the single-node default: `publish` calls the local receiver directly.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
+use parking_lot::RwLock;
+
+/// Where an event goes: everyone in a conversation, or every device of one user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Conversation(TenantId, ConversationId),
+    User(TenantId, UserId),
+}
+
+/// What the hub needs to know about an event besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A stored message; devices skip it if they already have `seq` (resume seam).
+    Message { seq: Seq },
+    /// On a user topic: the user joined this conversation, so route its events to them from now.
+    Joined(ConversationId),
+    /// On a user topic: the user left this conversation; stop routing its events to them.
+    Left(ConversationId),
+    /// Anything else: delivered as is.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub topic: Topic,
+    pub kind: EventKind,
+    /// A complete WebSocket text frame (header included), shared by every recipient.
+    pub frame: Bytes,
+}
+
+/// The node-side consumer of events: the hub. Must not block.
+pub trait EventReceiver: Send + Sync + 'static {
+    fn receive(&self, event: &Event);
+}
+
+/// The broker contract; see the crate docs for delivery semantics.
+pub trait Broker: Send + Sync + 'static {
+    /// Attach this node's receiver. Called once at start-up, before the first publish.
+    fn attach(&self, receiver: Arc<dyn EventReceiver>);
+    /// Publish to every node, this one included. Never blocks on the network.
+    fn publish(&self, event: Event);
+}
+
+/// Single-node broker: publishing is a direct call into the local hub.
+#[derive(Default)]
+pub struct MemoryBroker {
+    // RwLock rather than OnceLock so that tests can re-attach; the write lock is taken once.
+    receiver: RwLock<Option<Arc<dyn EventReceiver>>>,
+}
+
+impl MemoryBroker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Broker for MemoryBroker {
+    fn attach(&self, receiver: Arc<dyn EventReceiver>) {
+        *self.receiver.write() = Some(receiver);
+    }
+
+    fn publish(&self, event: Event) {
+        let receiver = self.receiver.read().clone();
+        if let Some(r) = receiver {
+            r.receive(&event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Event>>);
+    impl EventReceiver for Recorder {
+        fn receive(&self, event: &Event) {
+            self.0.lock().push(event.clone());
+        }
+    }
+
+    #[test]
+    fn memory_broker_delivers_in_order_to_the_attached_receiver() {
+        let broker = MemoryBroker::new();
+        // Publishing before attach drops the event: at-most-once, like every broker.
+        let topic = Topic::User("t".into(), "u".into());
+        broker.publish(Event { topic: topic.clone(), kind: EventKind::Other, frame: Bytes::new() });
+        let rec = Arc::new(Recorder::default());
+        broker.attach(rec.clone());
+        for seq in 1..=3 {
+            broker.publish(Event {
+                topic: topic.clone(),
+                kind: EventKind::Message { seq },
+                frame: Bytes::from(vec![seq as u8]),
+            });
+        }
+        let got: Vec<_> = rec.0.lock().iter().map(|e| e.kind.clone()).collect();
+        assert_eq!(
+            got,
+            (1..=3).map(|seq| EventKind::Message { seq }).collect::<Vec<_>>()
+        );
+    }
+}

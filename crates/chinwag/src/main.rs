@@ -1,1 +1,150 @@
-fn main() {}
+//! The `chinwag` binary: configuration → backends → node → serve.
+//!
+//! # Layout
+//! - `config`: the typed configuration (file, environment, flags) and its validation.
+//! - `demo`: demo users and conversations for `serve --demo`.
+//! - this file: the command line, start-up, signals and graceful shutdown.
+//!
+//! Only the binary picks backends: here, the embedded SQLite store and the in-memory broker.
+
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chinwag_api::{ApiOptions, AppState};
+use chinwag_broker::{Broker, MemoryBroker};
+use chinwag_core::Node;
+use chinwag_core::auth::{AuthConfig, Authenticator};
+use chinwag_core::fanout::Fanout;
+use chinwag_core::metrics::Metrics;
+use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(name = "chinwag", version, about = "Chinwag: a self-hosted real-time messaging server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (SQLite in the data directory, in-memory broker).
+    Serve {
+        /// TOML configuration file (default: ./chinwag.toml if it exists).
+        #[arg(long, env = "CHINWAG_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Directory for the database and generated secrets.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log filter, e.g. `info` or `chinwag_core=debug`.
+        #[arg(long)]
+        log: Option<String>,
+        /// Create demo users (alice, bob, carol) and conversations, and print how to log in.
+        #[arg(long)]
+        demo: bool,
+        /// Serve the /v1/echo WebSocket endpoint (conformance tests only).
+        #[arg(long)]
+        enable_echo: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen, data_dir, log, demo, enable_echo } => {
+            let overrides = Overrides { listen, data_dir, log, enable_echo };
+            let config = Config::load(config.as_deref(), &overrides)?;
+            init_logging(&config.log)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(serve(config, demo))
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: log filter `{filter}`: {e}"))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    Ok(())
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let sink = Arc::new(Fanout::new(broker.clone(), metrics.clone()));
+    let options = SqliteOptions {
+        synchronous_full: config.store.synchronous_full,
+        max_batch: config.store.max_batch,
+        read_connections: config.store.read_connections,
+        ..SqliteOptions::default()
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Arc::new(
+        SqliteStore::open(&config.data_dir, options, sink)
+            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
+    );
+    let auth = Authenticator::new(AuthConfig { token_secret: config.token_secret()?, ..config.auth.clone() })
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let node = Node::new(store.clone(), broker, auth, config.limits.clone(), metrics);
+
+    if demo {
+        demo::seed(&node, config.listen).await.context("creating demo data")?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "chinwag listening");
+    println!("chinwag listening on http://{addr}");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(on_signal(shutdown.clone()));
+    let state = AppState {
+        node,
+        options: ApiOptions { enable_echo: config.enable_echo, secure_cookies: config.secure_cookies },
+    };
+    chinwag_api::serve(listener, state, shutdown, Duration::from_millis(config.drain_timeout_ms))
+        .await
+        .context("serving")?;
+    // Sessions are closed; commit what is queued and checkpoint before exiting.
+    store.close().await;
+    tracing::info!("chinwag stopped");
+    Ok(())
+}
+
+async fn on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: closing sessions, flushing the store");
+    shutdown.cancel();
+}

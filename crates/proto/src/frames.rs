@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::{ClientMsgId, ConversationId, Millis, RequestId, Seq, UserId};
-use crate::model::{Conversation, Message, UserInfo};
+use crate::model::{Conversation, Member, Message, UserInfo};
 
 /// Where a device stands in one conversation: the highest `seq` it has seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +240,9 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         conversations: Vec<ResumedConversation>,
+        /// Conversations in `positions` that the user is not (or no longer) a member of.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unavailable: Vec<ConversationId>,
         /// Pass as `since` next time.
         cursor: Millis,
     },
@@ -266,6 +269,10 @@ pub enum ServerFrame {
     Message { message: Message },
     /// Event: a conversation the user is in was created, joined, or changed its members.
     Conversation { conversation: Conversation },
+    /// Event: someone joined a conversation the user is in (the joiner gets `conversation`).
+    MemberAdded { conversation_id: ConversationId, member: Member },
+    /// Event: a member's role changed.
+    MemberUpdated { conversation_id: ConversationId, member: Member },
     /// Event: a member left or was removed (sent to the remaining members and to the removed user).
     MemberRemoved { conversation_id: ConversationId, user_id: UserId },
     /// Event: the user's read position moved (sent to all of that user's devices).

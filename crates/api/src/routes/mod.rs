@@ -1,0 +1,6 @@
+pub mod accounts;
+pub mod conversations;
+pub mod messages;
+pub mod ops;
+pub mod server_api;
+pub mod ws;

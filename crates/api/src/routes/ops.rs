@@ -1,0 +1,39 @@
+//! Operations endpoints: health, readiness, metrics, the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The node can serve: not draining, and the store answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    if state.node.shutdown.is_cancelled() {
+        return Err(ApiError::new(chinwag_proto::error::ErrorCode::Unavailable, "draining"));
+    }
+    state.node.services.store.ping().await.map_err(chinwag_core::ServiceError::from)?;
+    Ok("ready")
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.node.services.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI 3.1 document of the REST API, kept beside the routes and checked against them by
+/// a test.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

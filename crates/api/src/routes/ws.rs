@@ -1,0 +1,62 @@
+//! `GET /v1/ws`: the WebSocket upgrade; `GET /v1/echo` (test flag only): an echo on the same stack.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use chinwag_core::session;
+use chinwag_proto::error::ErrorCode;
+use chinwag_ws::{Config, Message, WebSocketUpgrade};
+
+use crate::auth::{SESSION_COOKIE, cookie, origin_ok};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn ws_config(state: &AppState) -> Config {
+    let limits = &state.node.services.limits;
+    Config { max_message_bytes: limits.max_frame_bytes, max_fragments: limits.max_fragments, ..Config::default() }
+}
+
+pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
+    let (mut parts, _) = req.into_parts();
+    // Cross-site WebSocket hijacking: a browser page from a foreign origin is refused before
+    // the upgrade, whatever credentials it carries.
+    if !origin_ok(&parts, &state) {
+        return ApiError::new(ErrorCode::Forbidden, "origin not allowed").into_response();
+    }
+    let pre_auth = cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth.verify(t).ok());
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if state.node.shutdown.is_cancelled() {
+        return ApiError::new(ErrorCode::Unavailable, "draining").into_response();
+    }
+    let node = state.node.clone();
+    let config = ws_config(&state);
+    upgrade.on_upgrade(config, move |ws| {
+        let tracker = node.sessions.clone();
+        tracker.track_future(session::run(node, ws, pre_auth))
+    })
+}
+
+/// Echo every text and binary message back; used by the Autobahn conformance run.
+pub async fn echo(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(ws_config(&state), |mut ws| async move {
+        loop {
+            let r = match ws.recv().await {
+                Ok(Message::Text(t)) => ws.send_text(&t).await,
+                Ok(Message::Binary(b)) => ws.send_binary(&b).await,
+                Ok(Message::Pong(_)) => Ok(()),
+                Ok(Message::Close(_)) => break,
+                Err(e) => {
+                    if let Some(code) = e.close_code() {
+                        let _ = ws.close(code, "").await;
+                    }
+                    break;
+                }
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+    })
+}

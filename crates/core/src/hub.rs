@@ -1,0 +1,263 @@
+//! The hub: this node's registry of connected devices, and the router of broker events to them.
+//!
+//! Two sharded indexes, both under short synchronous locks (never held across `.await`, so
+//! `parking_lot` locks are right; the `await_holding_lock` lint guards it):
+//! - users: `(tenant, user)` → that user's local devices and the conversations they are in;
+//! - conversations: `(tenant, conversation)` → the users with local devices who are members,
+//!   copy-on-write (`Arc<[UserKey]>`) so that fan-out clones one pointer and takes no lock while
+//!   it pushes.
+//!
+//! A conversation event goes to every local device of every member; a user event to every device
+//! of that user. Pushing never waits (see `device.rs` for the overflow rule).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
+use chinwag_proto::ids::{ConversationId, TenantId, UserId};
+use parking_lot::{Mutex, RwLock};
+
+use crate::device::{DeviceSender, Outbound};
+use crate::metrics::Metrics;
+
+type UserKey = (TenantId, UserId);
+type ConvKey = (TenantId, ConversationId);
+
+const SHARDS: usize = 64;
+
+#[derive(Default)]
+struct UserEntry {
+    devices: Vec<(u64, DeviceSender)>,
+    conversations: HashSet<ConversationId>,
+}
+
+/// Handle of a registered device; unregister with [`Hub::unregister`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceId(pub u64);
+
+/// Why a device could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    TooManyConnections,
+}
+
+pub struct Hub {
+    users: Box<[Mutex<HashMap<UserKey, UserEntry>>]>,
+    conversations: Box<[RwLock<HashMap<ConvKey, Arc<[UserKey]>>>]>,
+    hasher: RandomState,
+    next_device: AtomicU64,
+    max_per_user: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub fn new(max_per_user: usize, metrics: Arc<Metrics>) -> Self {
+        Self {
+            users: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            conversations: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            next_device: AtomicU64::new(1),
+            max_per_user,
+            metrics,
+        }
+    }
+
+    fn shard<K: Hash>(&self, key: &K) -> usize {
+        (self.hasher.hash_one(key) as usize) % SHARDS
+    }
+
+    /// Register a device of `user`. Returns its id and whether it is the user's first local
+    /// device (then the caller loads the user's conversations with [`Hub::join_many`]).
+    pub fn register(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        sender: DeviceSender,
+    ) -> Result<(DeviceId, bool), RegisterError> {
+        let key = (tenant.clone(), user.clone());
+        let mut users = self.users[self.shard(&key)].lock();
+        let entry = users.entry(key).or_default();
+        if entry.devices.len() >= self.max_per_user {
+            return Err(RegisterError::TooManyConnections);
+        }
+        let id = self.next_device.fetch_add(1, Ordering::Relaxed);
+        entry.devices.push((id, sender));
+        let first = entry.devices.len() == 1;
+        self.metrics.connections.inc();
+        Ok((DeviceId(id), first))
+    }
+
+    /// Remove a device; when it was the user's last, the user leaves every conversation index.
+    pub fn unregister(&self, tenant: &TenantId, user: &UserId, device: DeviceId) {
+        let key = (tenant.clone(), user.clone());
+        let left = {
+            let mut users = self.users[self.shard(&key)].lock();
+            let Some(entry) = users.get_mut(&key) else { return };
+            let before = entry.devices.len();
+            entry.devices.retain(|(id, _)| *id != device.0);
+            if entry.devices.len() < before {
+                self.metrics.connections.dec();
+            }
+            if entry.devices.is_empty() {
+                users.remove(&key).map(|e| e.conversations)
+            } else {
+                None
+            }
+        };
+        for conversation in left.into_iter().flatten() {
+            self.index_remove(&(tenant.clone(), conversation), &key);
+        }
+    }
+
+    /// Route the conversations' events to `user`'s local devices (if any are connected).
+    pub fn join_many(&self, tenant: &TenantId, user: &UserId, conversations: &[ConversationId]) {
+        let key = (tenant.clone(), user.clone());
+        let added: Vec<ConversationId> = {
+            let mut users = self.users[self.shard(&key)].lock();
+            let Some(entry) = users.get_mut(&key) else { return };
+            conversations.iter().filter(|c| entry.conversations.insert((*c).clone())).cloned().collect()
+        };
+        for c in added {
+            let ckey = (tenant.clone(), c);
+            let mut shard = self.conversations[self.shard(&ckey)].write();
+            let list = shard.entry(ckey).or_insert_with(|| Arc::from(Vec::new()));
+            if !list.contains(&key) {
+                let mut v = list.to_vec();
+                v.push(key.clone());
+                *list = Arc::from(v);
+            }
+        }
+    }
+
+    /// Stop routing a conversation's events to `user`.
+    pub fn leave(&self, tenant: &TenantId, user: &UserId, conversation: &ConversationId) {
+        let key = (tenant.clone(), user.clone());
+        let was = {
+            let mut users = self.users[self.shard(&key)].lock();
+            users.get_mut(&key).is_some_and(|e| e.conversations.remove(conversation))
+        };
+        if was {
+            self.index_remove(&(tenant.clone(), conversation.clone()), &key);
+        }
+    }
+
+    fn index_remove(&self, ckey: &ConvKey, user: &UserKey) {
+        let mut shard = self.conversations[self.shard(ckey)].write();
+        if let Some(list) = shard.get_mut(ckey) {
+            let v: Vec<UserKey> = list.iter().filter(|k| *k != user).cloned().collect();
+            if v.is_empty() {
+                shard.remove(ckey);
+            } else {
+                *list = Arc::from(v);
+            }
+        }
+    }
+
+    /// Number of local devices of a user.
+    pub fn device_count(&self, tenant: &TenantId, user: &UserId) -> usize {
+        let key = (tenant.clone(), user.clone());
+        self.users[self.shard(&key)].lock().get(&key).map_or(0, |e| e.devices.len())
+    }
+
+    fn push_to_user(&self, key: &UserKey, out: &Outbound) {
+        let users = self.users[self.shard(key)].lock();
+        if let Some(entry) = users.get(key) {
+            for (_, device) in &entry.devices {
+                if !device.is_slow() && !device.push(out.clone()) {
+                    self.metrics.queue_overflows.inc();
+                }
+            }
+        }
+    }
+}
+
+impl EventReceiver for Hub {
+    fn receive(&self, event: &Event) {
+        let started = Instant::now();
+        match &event.topic {
+            Topic::Conversation(tenant, conversation) => {
+                let ckey = (tenant.clone(), conversation.clone());
+                let members = self.conversations[self.shard(&ckey)].read().get(&ckey).cloned();
+                let Some(members) = members else { return };
+                let message = match event.kind {
+                    EventKind::Message { seq } => Some((Arc::new(conversation.clone()), seq)),
+                    _ => None,
+                };
+                let out = Outbound { frame: event.frame.clone(), message };
+                for user in members.iter() {
+                    self.push_to_user(user, &out);
+                }
+            }
+            Topic::User(tenant, user) => {
+                match &event.kind {
+                    EventKind::Joined(c) => self.join_many(tenant, user, std::slice::from_ref(c)),
+                    EventKind::Left(c) => self.leave(tenant, user, c),
+                    _ => {}
+                }
+                let out = Outbound { frame: event.frame.clone(), message: None };
+                self.push_to_user(&(tenant.clone(), user.clone()), &out);
+            }
+        }
+        self.metrics.fanout_seconds.observe(started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::device_queue;
+    use bytes::Bytes;
+
+    fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
+        Event { topic, kind, frame: Bytes::from_static(b) }
+    }
+
+    #[tokio::test]
+    async fn routes_conversation_events_to_members_devices_only() {
+        let hub = Hub::new(2, Arc::new(Metrics::new()));
+        let t = TenantId::from("t");
+        let (a1, mut a1r) = device_queue(16, 1 << 20);
+        let (a2, mut a2r) = device_queue(16, 1 << 20);
+        let (b1, mut b1r) = device_queue(16, 1 << 20);
+        let (_, first) = hub.register(&t, &"a".into(), a1).unwrap();
+        assert!(first);
+        let (d2, first) = hub.register(&t, &"a".into(), a2).unwrap();
+        assert!(!first);
+        let (a3, _) = device_queue(16, 1 << 20);
+        assert_eq!(hub.register(&t, &"a".into(), a3), Err(RegisterError::TooManyConnections));
+        hub.register(&t, &"b".into(), b1).unwrap();
+        hub.join_many(&t, &"a".into(), &["c1".into()]);
+
+        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 1 }, b"m1"));
+        assert_eq!(&a1r.try_recv().unwrap().frame[..], b"m1");
+        assert_eq!(a2r.try_recv().unwrap().message.unwrap().1, 1);
+        assert!(b1r.try_recv().is_none(), "b is not a member");
+
+        // b joins through a user event, then receives conversation events.
+        hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Joined("c1".into()), b"j"));
+        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"j");
+        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 2 }, b"m2"));
+        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"m2");
+
+        // Another tenant's conversation with the same id reaches nobody here.
+        hub.receive(&ev(Topic::Conversation("other".into(), "c1".into()), EventKind::Other, b"x"));
+        assert!(a1r.try_recv().is_some_and(|o| &o.frame[..] == b"m2"));
+        assert!(a1r.try_recv().is_none());
+
+        hub.unregister(&t, &"a".into(), d2);
+        assert_eq!(hub.device_count(&t, &"a".into()), 1);
+        hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Left("c1".into()), b"l"));
+        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 3 }, b"m3"));
+        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"l");
+        assert!(b1r.try_recv().is_none(), "b left");
+    }
+}

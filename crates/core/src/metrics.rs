@@ -1,0 +1,75 @@
+//! Prometheus metrics, registered once and shared through `Arc<Metrics>` (no globals).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub frames_in: Counter,
+    pub frames_out: Counter,
+    pub messages_stored: Counter,
+    pub queue_overflows: Counter,
+    /// Seconds from receiving a committed message at the hub to queueing it for every local device.
+    pub fanout_seconds: Histogram,
+    /// Seconds a store append took, as the caller saw it (includes waiting for the group commit).
+    pub store_append_seconds: Histogram,
+    pub http_requests: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("chinwag");
+        let m = Self {
+            connections: Gauge::default(),
+            frames_in: Counter::default(),
+            frames_out: Counter::default(),
+            messages_stored: Counter::default(),
+            queue_overflows: Counter::default(),
+            fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
+            store_append_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 14)),
+            http_requests: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        registry.register("frames_in", "WebSocket frames received", m.frames_in.clone());
+        registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());
+        registry.register("messages_stored", "Messages committed to the store", m.messages_stored.clone());
+        registry.register(
+            "queue_overflows",
+            "Connections cut off as slow consumers (outbound queue overflow)",
+            m.queue_overflows.clone(),
+        );
+        registry.register("fanout_seconds", "Time to queue one event for every local device", m.fanout_seconds.clone());
+        registry.register(
+            "store_append_seconds",
+            "Store append latency including group commit",
+            m.store_append_seconds.clone(),
+        );
+        registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
+        Self { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,121 @@
+//! Sending, reading history, and marking read. The one place a message enters the system.
+
+use std::time::Instant;
+
+use chinwag_broker::{EventKind, Topic};
+use chinwag_proto::frames::ServerFrame;
+use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, Seq};
+use chinwag_store::{Appended, HistoryPage, HistoryRange, NewMessage};
+
+use super::Services;
+use crate::auth::{Principal, now_millis};
+use crate::error::{ServiceError, ServiceResult};
+
+/// What a client asks to send.
+#[derive(Debug, Clone)]
+pub struct SendInput {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: ClientMsgId,
+    pub kind: Option<String>,
+    pub body: String,
+    pub payload: Option<serde_json::Value>,
+}
+
+/// Kinds only the server API may send.
+const RESERVED_KINDS: &[&str] = &["system"];
+
+impl Services {
+    /// Store a message and return it once committed (G1). Retries with the same
+    /// `client_msg_id` return the original (G2). Publishing happens on the commit path.
+    pub async fn send(&self, who: &Principal, input: SendInput) -> ServiceResult<Appended> {
+        self.send_as(who, input, false).await
+    }
+
+    /// `trusted` lets the server API use reserved kinds such as `system`.
+    pub async fn send_as(
+        &self,
+        who: &Principal,
+        input: SendInput,
+        trusted: bool,
+    ) -> ServiceResult<Appended> {
+        self.check_id("client_msg_id", input.client_msg_id.as_str())?;
+        let kind = input.kind.unwrap_or_else(|| "text".to_owned());
+        let kind_ok = (1..=64).contains(&kind.len())
+            && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+        if !kind_ok {
+            return Err(ServiceError::invalid("`kind` must be 1 to 64 of a-z, 0-9, `_`, `-`, `.`"));
+        }
+        if !trusted && RESERVED_KINDS.contains(&kind.as_str()) {
+            return Err(ServiceError::forbidden(format!("kind `{kind}` is reserved for the server")));
+        }
+        let payload_len = input.payload.as_ref().map_or(0, |p| p.to_string().len());
+        if input.body.len() + payload_len > self.limits.max_body_bytes {
+            return Err(ServiceError::too_large(format!(
+                "body and payload exceed {} bytes",
+                self.limits.max_body_bytes
+            )));
+        }
+        if input.body.is_empty() && input.payload.is_none() {
+            return Err(ServiceError::invalid("a message needs a `body` or a `payload`"));
+        }
+        self.role_of(who, &input.conversation_id).await?;
+        let started = Instant::now();
+        let appended = self
+            .store
+            .append(NewMessage {
+                tenant: who.tenant.clone(),
+                conversation_id: input.conversation_id,
+                id: MessageId(ulid::Ulid::new().to_string()),
+                sender: who.user.clone(),
+                client_msg_id: input.client_msg_id,
+                kind,
+                body: input.body,
+                payload: input.payload,
+                created_at: now_millis(),
+            })
+            .await?;
+        self.metrics.store_append_seconds.observe(started.elapsed().as_secs_f64());
+        Ok(appended)
+    }
+
+    /// A page of history. `before` and `after` are exclusive; at most one may be given.
+    pub async fn history(
+        &self,
+        who: &Principal,
+        id: &ConversationId,
+        before: Option<Seq>,
+        after: Option<Seq>,
+        limit: Option<u32>,
+    ) -> ServiceResult<HistoryPage> {
+        let limit = self.limits.page_size(limit)?;
+        let range = match (before, after) {
+            (None, None) => HistoryRange::Latest,
+            (Some(b), None) => HistoryRange::Before(b),
+            (None, Some(a)) => HistoryRange::After(a),
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::invalid("give `before` or `after`, not both"));
+            }
+        };
+        self.role_of(who, id).await?;
+        Ok(self.store.history(&who.tenant, id, range, limit).await?)
+    }
+
+    /// Move the caller's read position forward; every device of the caller hears of it.
+    /// Returns `(read_seq, unread)`.
+    pub async fn mark_read(
+        &self,
+        who: &Principal,
+        id: &ConversationId,
+        seq: Seq,
+    ) -> ServiceResult<(Seq, u64)> {
+        self.role_of(who, id).await?;
+        let (read_seq, last_seq) = self.store.mark_read(&who.tenant, id, &who.user, seq).await?;
+        let unread = last_seq.saturating_sub(read_seq);
+        self.publish(
+            Topic::User(who.tenant.clone(), who.user.clone()),
+            EventKind::Other,
+            &ServerFrame::ReadUpdated { conversation_id: id.clone(), read_seq, unread },
+        );
+        Ok((read_seq, unread))
+    }
+}

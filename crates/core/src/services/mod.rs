@@ -1,0 +1,135 @@
+//! Services: every operation a client or the app's backend can ask for, behind one authorization
+//! check each. WebSocket sessions, REST handlers and the server API all call these, so a rule is
+//! written once.
+
+mod accounts;
+mod conversations;
+mod members;
+mod messages;
+mod resume;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chinwag_broker::{Broker, Event, EventKind, Topic};
+use chinwag_proto::frames::ServerFrame;
+use chinwag_proto::ids::{ConversationId, TenantId, UserId};
+use chinwag_proto::model::Role;
+use chinwag_store::Store;
+use parking_lot::Mutex;
+
+use crate::auth::{Authenticator, Principal};
+use crate::error::{ServiceError, ServiceResult};
+use crate::fanout::encode_frame;
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::rate::UserRateLimiter;
+
+pub use conversations::to_conversation;
+pub use messages::SendInput;
+pub use resume::{ResumeItem, ResumePlan};
+
+type Roster = Arc<HashMap<UserId, Role>>;
+
+/// Everything a request handler needs. Cloned as `Arc<Services>`.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub broker: Arc<dyn Broker>,
+    pub hub: Arc<Hub>,
+    pub auth: Arc<Authenticator>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub user_rate: UserRateLimiter,
+    /// Members and roles per conversation, so that authorizing a send costs no query. Bounded by
+    /// `ROSTER_CACHE_CAPACITY`; invalidated by every membership change made through this node.
+    rosters: Mutex<HashMap<(TenantId, ConversationId), Roster>>,
+}
+
+const ROSTER_CACHE_CAPACITY: usize = 100_000;
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        hub: Arc<Hub>,
+        auth: Arc<Authenticator>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            user_rate: UserRateLimiter::new(limits.user_requests_per_second, 100_000),
+            store,
+            broker,
+            hub,
+            auth,
+            limits,
+            metrics,
+            rosters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The per-user rate limit, shared by WebSocket and REST.
+    pub fn check_user_rate(&self, who: &Principal) -> ServiceResult<()> {
+        self.user_rate
+            .check(&who.tenant, &who.user)
+            .map_err(|wait| ServiceError::rate_limited(wait.as_millis().max(1) as u64))
+    }
+
+    /// The roster of a conversation, from cache or store. `NotFound` if it does not exist in the
+    /// tenant.
+    async fn roster(&self, tenant: &TenantId, id: &ConversationId) -> ServiceResult<Roster> {
+        let key = (tenant.clone(), id.clone());
+        if let Some(r) = self.rosters.lock().get(&key) {
+            return Ok(r.clone());
+        }
+        let record = self
+            .store
+            .conversation(tenant, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("no such conversation"))?;
+        let roster: Roster =
+            Arc::new(record.members.into_iter().map(|m| (m.user_id, m.role)).collect());
+        let mut cache = self.rosters.lock();
+        if cache.len() >= ROSTER_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, roster.clone());
+        Ok(roster)
+    }
+
+    fn forget_roster(&self, tenant: &TenantId, id: &ConversationId) {
+        self.rosters.lock().remove(&(tenant.clone(), id.clone()));
+    }
+
+    /// The caller's role in a conversation. Non-members get `NotFound`, the same answer as for a
+    /// conversation that does not exist, so that ids cannot be probed (G6).
+    pub async fn role_of(&self, who: &Principal, id: &ConversationId) -> ServiceResult<Role> {
+        self.check_id("conversation_id", id.as_str())?;
+        let roster = self.roster(&who.tenant, id).await?;
+        roster.get(&who.user).copied().ok_or_else(|| ServiceError::not_found("no such conversation"))
+    }
+
+    fn check_id(&self, what: &str, value: &str) -> ServiceResult<()> {
+        if value.is_empty() {
+            return Err(ServiceError::invalid(format!("`{what}` must not be empty")));
+        }
+        if value.len() > self.limits.max_id_bytes {
+            return Err(ServiceError::too_large(format!(
+                "`{what}` is longer than {} bytes",
+                self.limits.max_id_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn publish(&self, topic: Topic, kind: EventKind, frame: &ServerFrame) {
+        self.broker.publish(Event { topic, kind, frame: encode_frame(frame) });
+    }
+}

@@ -1,0 +1,509 @@
+//! One WebSocket connection, from the first frame to the close.
+//!
+//! A session is one task that owns the socket: it selects on the socket (requests), its device
+//! queue (live events), the slow-consumer signal, the heartbeat, the token's expiry and the
+//! node's shutdown. Requests are handled one at a time, in order, and their replies are written
+//! at once; live events are drained from the queue in batches and written with one vectored write.
+//! Because the session is the only writer, a resume replay is never interleaved with live events
+//! of the same conversation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chinwag_proto::close::{self, CloseCode};
+use chinwag_proto::error::ErrorCode;
+use chinwag_proto::frames::{
+    ClientFrame, ConnectionLimits, ResumeRequest, ResumedConversation, ServerFrame,
+};
+use chinwag_proto::ids::{ConversationId, RequestId, Seq};
+use chinwag_proto::model::Message;
+use chinwag_proto::PROTOCOL_VERSION;
+use chinwag_store::HistoryRange;
+use chinwag_ws::{WebSocket, WsError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, timeout};
+
+use crate::auth::{Principal, now_millis};
+use crate::device::{DeviceReceiver, device_queue};
+use crate::error::ServiceError;
+use crate::fanout::encode_frame;
+use crate::hub::{DeviceId, RegisterError};
+use crate::node::Node;
+use crate::rate::TokenBucket;
+use crate::services::SendInput;
+
+/// Most frames taken from the queue for one socket write.
+const WRITE_BATCH: usize = 256;
+/// How long a close handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages read from the store per replay page.
+const REPLAY_PAGE: u32 = 200;
+
+/// Serve one upgraded connection until it closes. `pre_auth` is set when a session cookie
+/// authenticated the upgrade.
+pub async fn run<S>(node: Node, mut ws: WebSocket<S>, pre_auth: Option<Principal>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let services = node.services.clone();
+    let limits = &services.limits;
+    let (principal, first) = match pre_auth {
+        Some(p) => (p, None),
+        None => match authenticate(&node, &mut ws).await {
+            Some((p, id, resume)) => (p, Some((id, resume))),
+            None => return,
+        },
+    };
+
+    let (tx, rx) = device_queue(limits.outbound_queue_frames, limits.outbound_queue_bytes);
+    let device = match services.hub.register(&principal.tenant, &principal.user, tx) {
+        Ok((device, _first_device)) => device,
+        Err(RegisterError::TooManyConnections) => {
+            let frame = ServerFrame::error(None, ErrorCode::RateLimited, "too many connections for this user");
+            let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
+            close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
+            return;
+        }
+    };
+    let mut session = Session {
+        ws,
+        node,
+        principal,
+        device,
+        rx,
+        sent: HashMap::new(),
+        bucket: TokenBucket::new(limits.requests_per_second, limits.requests_per_second.saturating_mul(2)),
+        strikes: 0,
+        last_heard: Instant::now(),
+    };
+    session.run(first).await;
+    let s = &session;
+    s.node.services.hub.unregister(&s.principal.tenant, &s.principal.user, s.device);
+}
+
+/// Wait for the `auth` frame. On failure the connection has been closed.
+async fn authenticate<S>(
+    node: &Node,
+    ws: &mut WebSocket<S>,
+) -> Option<(Principal, Option<RequestId>, Option<ResumeRequest>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let services = &node.services;
+    let wait = Duration::from_millis(services.limits.auth_timeout_ms);
+    let first = tokio::select! {
+        r = timeout(wait, ws.recv()) => r,
+        _ = node.shutdown.cancelled() => {
+            close_with(ws, close::SERVICE_RESTART, &restart_advice()).await;
+            return None;
+        }
+    };
+    services.metrics.frames_in.inc();
+    let refuse = |id, code, message: &str| ServerFrame::error(id, code, message);
+    let (reply, code) = match first {
+        Err(_) => {
+            close_with(ws, close::AUTH_TIMEOUT, "").await;
+            return None;
+        }
+        Ok(Err(e)) => {
+            close_on_ws_error(ws, &e).await;
+            return None;
+        }
+        Ok(Ok(chinwag_ws::Message::Text(text))) => match ClientFrame::decode(&text) {
+            Ok(ClientFrame::Auth { id, token, resume }) => match services.auth.verify(&token) {
+                Ok(p) => return Some((p, id, resume)),
+                Err(e) => {
+                    let code = if e.code == ErrorCode::TokenExpired { close::TOKEN_EXPIRED } else { close::AUTH_FAILED };
+                    (ServerFrame::Error { id, error: e.to_body() }, code)
+                }
+            },
+            Ok(other) => (
+                refuse(other.request_id().cloned(), ErrorCode::Unauthenticated, "the first frame must be `auth`"),
+                close::AUTH_FAILED,
+            ),
+            Err(e) => (refuse(e.id, e.code, &e.message), close::AUTH_FAILED),
+        },
+        Ok(Ok(chinwag_ws::Message::Close(_))) => return None,
+        Ok(Ok(_)) => (
+            refuse(None, ErrorCode::Unauthenticated, "the first frame must be a JSON `auth` text frame"),
+            close::AUTH_FAILED,
+        ),
+    };
+    let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&reply.to_json())).await;
+    close_with(ws, code, "").await;
+    None
+}
+
+struct Session<S> {
+    ws: WebSocket<S>,
+    node: Node,
+    principal: Principal,
+    device: DeviceId,
+    rx: DeviceReceiver,
+    /// Highest message seq written per conversation, to drop live events a replay already sent.
+    sent: HashMap<ConversationId, Seq>,
+    bucket: TokenBucket,
+    /// Consecutive rate-limited requests; at `rate_limit_strikes` the connection is closed.
+    strikes: u32,
+    /// Last time anything arrived from the peer; silence past `idle_timeout_ms` reaps it.
+    last_heard: Instant,
+}
+
+/// Whether the session goes on after handling something.
+enum Flow {
+    Continue,
+    Close(CloseCode, String),
+    /// The socket is gone or unusable: stop without a close handshake.
+    Drop,
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn run(&mut self, first: Option<(Option<RequestId>, Option<ResumeRequest>)>) {
+        let services = self.node.services.clone();
+        let limits = services.limits.clone();
+        // Memberships are loaded after registering, so an event racing the load is not lost.
+        match services.store.memberships(&self.principal.tenant, &self.principal.user).await {
+            Ok(list) => {
+                let ids: Vec<ConversationId> = list.into_iter().map(|(id, _, _)| id).collect();
+                services.hub.join_many(&self.principal.tenant, &self.principal.user, &ids);
+            }
+            Err(e) => {
+                let e = ServiceError::from(e);
+                let _ = self.write(ServerFrame::Error { id: None, error: e.to_body() }).await;
+                self.finish(Flow::Close(close::INTERNAL_ERROR, String::new())).await;
+                return;
+            }
+        }
+        let (id, resume) = first.unwrap_or((None, None));
+        let mut flow = self.authed(id.clone()).await;
+        if let (Flow::Continue, Some(req)) = (&flow, resume) {
+            flow = self.resume(id, req).await;
+        }
+
+        let slow = self.rx.slow_watch();
+        let shutdown = self.node.shutdown.clone();
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(limits.heartbeat_ms));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.reset();
+        let idle = Duration::from_millis(limits.idle_timeout_ms);
+        while let Flow::Continue = flow {
+            let expiry = self.expiry();
+            flow = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Flow::Close(close::SERVICE_RESTART, restart_advice()),
+                _ = slow.wait() => {
+                    services.metrics.queue_overflows.inc();
+                    // Free the backlog now: memory stays bounded while the close is attempted.
+                    self.rx.discard();
+                    Flow::Close(close::SLOW_CONSUMER, String::new())
+                }
+                _ = tokio::time::sleep_until(expiry) => Flow::Close(close::TOKEN_EXPIRED, String::new()),
+                msg = self.ws.recv() => {
+                    self.last_heard = Instant::now();
+                    self.on_message(msg).await
+                }
+                out = self.rx.recv() => match out {
+                    Some(first) => self.write_live(first).await,
+                    None => Flow::Close(close::SLOW_CONSUMER, String::new()),
+                },
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > idle {
+                        Flow::Close(close::HEARTBEAT_TIMEOUT, String::new())
+                    } else {
+                        self.guarded(|ws| Box::pin(ws.ping(b""))).await
+                    }
+                }
+            };
+        }
+        self.finish(flow).await;
+    }
+
+    async fn finish(&mut self, flow: Flow) {
+        if let Flow::Close(code, reason) = flow {
+            close_with(&mut self.ws, code, &reason).await;
+        }
+    }
+
+    /// The token's expiry as a timer deadline (far away when the token does not expire).
+    fn expiry(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(365 * 86_400);
+        match self.principal.expires_at {
+            Some(at) => {
+                let left = at.saturating_sub(now_millis()).max(0) as u64;
+                Instant::now() + Duration::from_millis(left)
+            }
+            None => far,
+        }
+    }
+
+    async fn authed(&mut self, id: Option<RequestId>) -> Flow {
+        let limits = &self.node.services.limits;
+        let frame = ServerFrame::Authed {
+            id,
+            user: self.principal.info(),
+            connection_id: format!("{}", self.device.0),
+            protocol: PROTOCOL_VERSION,
+            heartbeat_ms: limits.heartbeat_ms,
+            expires_at: self.principal.expires_at,
+            limits: ConnectionLimits {
+                max_frame_bytes: limits.max_frame_bytes,
+                max_body_bytes: limits.max_body_bytes,
+                max_page_size: limits.max_page_size,
+                requests_per_second: limits.requests_per_second,
+            },
+        };
+        self.write(frame).await
+    }
+
+    async fn on_message(&mut self, msg: Result<chinwag_ws::Message, WsError>) -> Flow {
+        let services = self.node.services.clone();
+        match msg {
+            Ok(chinwag_ws::Message::Text(text)) => {
+                services.metrics.frames_in.inc();
+                self.on_text(text).await
+            }
+            Ok(chinwag_ws::Message::Binary(_)) => {
+                services.metrics.frames_in.inc();
+                self.write(ServerFrame::error(
+                    None,
+                    ErrorCode::Malformed,
+                    "binary frames are not part of the protocol; send JSON text frames",
+                ))
+                .await
+            }
+            Ok(chinwag_ws::Message::Pong(_)) => Flow::Continue,
+            Ok(chinwag_ws::Message::Close(_)) => Flow::Drop,
+            Err(e) => match e.close_code() {
+                Some(code) => {
+                    let code = CloseCode::from_code(code).unwrap_or(close::PROTOCOL_ERROR);
+                    Flow::Close(code, e.to_string())
+                }
+                None => Flow::Drop,
+            },
+        }
+    }
+
+    async fn on_text(&mut self, text: Bytes) -> Flow {
+        let services = self.node.services.clone();
+        let frame = match ClientFrame::decode(&text) {
+            Ok(f) => f,
+            Err(e) => return self.write(ServerFrame::error(e.id, e.code, e.message)).await,
+        };
+        let id = frame.request_id().cloned();
+        let limited = self
+            .bucket
+            .take()
+            .map_err(|wait| ServiceError::rate_limited(wait.as_millis().max(1) as u64))
+            .and_then(|()| services.check_user_rate(&self.principal));
+        if let Err(e) = limited {
+            self.strikes += 1;
+            if self.strikes >= services.limits.rate_limit_strikes {
+                return Flow::Close(close::RATE_LIMITED, "retry_after_ms=5000".into());
+            }
+            return self.write(ServerFrame::Error { id, error: e.to_body() }).await;
+        }
+        self.strikes = 0;
+        let who = self.principal.clone();
+        let reply = match frame {
+            ClientFrame::Auth { id, token, resume } => return self.refresh(id, &token, resume).await,
+            ClientFrame::Resume { id, request } => return self.resume(id, request).await,
+            ClientFrame::Send { id, conversation_id, client_msg_id, kind, body, payload } => services
+                .send(&who, SendInput { conversation_id, client_msg_id, kind, body, payload })
+                .await
+                .map(|a| ServerFrame::Ack { id: id.clone(), message: a.message, duplicate: a.duplicate }),
+            ClientFrame::History { id, conversation_id, before, after, limit } => services
+                .history(&who, &conversation_id, before, after, limit)
+                .await
+                .map(|page| ServerFrame::History {
+                    id: id.clone(),
+                    conversation_id,
+                    messages: page.messages,
+                    has_more: page.has_more,
+                }),
+            ClientFrame::Read { id, conversation_id, seq } => {
+                services.mark_read(&who, &conversation_id, seq).await.map(|_| ServerFrame::Ok { id: id.clone() })
+            }
+            ClientFrame::Ping { id, ts } => Ok(ServerFrame::Pong { id: id.clone(), ts, server_ts: now_millis() }),
+        };
+        let frame = reply.unwrap_or_else(|e| ServerFrame::Error { id, error: e.to_body() });
+        self.write(frame).await
+    }
+
+    /// A later `auth`: a fresh token for the same user extends the session.
+    async fn refresh(&mut self, id: Option<RequestId>, token: &str, resume: Option<ResumeRequest>) -> Flow {
+        match self.node.services.auth.verify(token) {
+            Ok(p) if p.tenant == self.principal.tenant && p.user == self.principal.user => {
+                self.principal = p;
+                let flow = self.authed(id.clone()).await;
+                match (flow, resume) {
+                    (Flow::Continue, Some(req)) => self.resume(id, req).await,
+                    (flow, _) => flow,
+                }
+            }
+            Ok(_) => {
+                self.write(ServerFrame::error(id, ErrorCode::Forbidden, "a refreshed token must name the same user"))
+                    .await
+            }
+            Err(e) => self.write(ServerFrame::Error { id, error: e.to_body() }).await,
+        }
+    }
+
+    /// Replay what the device missed (G4), then reply `resumed`.
+    async fn resume(&mut self, id: Option<RequestId>, req: ResumeRequest) -> Flow {
+        let services = self.node.services.clone();
+        let who = self.principal.clone();
+        let plan = match services.resume_plan(&who, &req).await {
+            Ok(p) => p,
+            Err(e) => return self.write(ServerFrame::Error { id, error: e.to_body() }).await,
+        };
+        let cap = services.limits.resume_max_messages;
+        let mut results = Vec::with_capacity(plan.items.len());
+        for item in plan.items {
+            if item.new {
+                match services.get_conversation(&who, &item.conversation_id).await {
+                    Ok(conversation) => {
+                        let flow = self.write(ServerFrame::Conversation { conversation }).await;
+                        if !matches!(flow, Flow::Continue) {
+                            return flow;
+                        }
+                    }
+                    // Left between the plan and now: nothing to replay.
+                    Err(_) => continue,
+                }
+            }
+            let mut at = item.from_seq;
+            let mut count = 0u32;
+            loop {
+                let page = match services
+                    .store
+                    .history(&who.tenant, &item.conversation_id, HistoryRange::After(at), REPLAY_PAGE.min(cap - count))
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let e = ServiceError::from(e);
+                        return self.write(ServerFrame::Error { id, error: e.to_body() }).await;
+                    }
+                };
+                let Some(last) = page.messages.last() else { break };
+                at = last.seq;
+                count += page.messages.len() as u32;
+                let flow = self.write_replay(page.messages).await;
+                if !matches!(flow, Flow::Continue) {
+                    return flow;
+                }
+                if !page.has_more || count >= cap || at >= item.last_seq {
+                    break;
+                }
+            }
+            results.push(ResumedConversation {
+                conversation_id: item.conversation_id,
+                from_seq: item.from_seq,
+                to_seq: at,
+                last_seq: item.last_seq,
+                complete: at >= item.last_seq,
+            });
+        }
+        self.write(ServerFrame::Resumed {
+            id,
+            conversations: results,
+            unavailable: plan.unavailable,
+            cursor: plan.cursor,
+        })
+        .await
+    }
+
+    async fn write_replay(&mut self, messages: Vec<Message>) -> Flow {
+        let mut frames = Vec::with_capacity(messages.len());
+        for m in messages {
+            let top = self.sent.entry(m.conversation_id.clone()).or_insert(0);
+            *top = (*top).max(m.seq);
+            frames.push(encode_frame(&ServerFrame::Message { message: m }));
+        }
+        self.write_frames(frames).await
+    }
+
+    /// Write the first queued frame and everything else already queued, in one write.
+    async fn write_live(&mut self, first: crate::device::Outbound) -> Flow {
+        let mut frames = Vec::with_capacity(16);
+        let mut next = Some(first);
+        while let Some(out) = next {
+            let keep = match &out.message {
+                Some((conversation, seq)) => {
+                    let top = self.sent.entry((**conversation).clone()).or_insert(0);
+                    if *seq > *top {
+                        *top = *seq;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => true,
+            };
+            if keep {
+                frames.push(out.frame);
+            }
+            next = if frames.len() < WRITE_BATCH { self.rx.try_recv() } else { None };
+        }
+        self.write_frames(frames).await
+    }
+
+    async fn write(&mut self, frame: ServerFrame) -> Flow {
+        self.write_frames(vec![encode_frame(&frame)]).await
+    }
+
+    async fn write_frames(&mut self, frames: Vec<Bytes>) -> Flow {
+        if frames.is_empty() {
+            return Flow::Continue;
+        }
+        self.node.services.metrics.frames_out.inc_by(frames.len() as u64);
+        self.guarded(move |ws| Box::pin(async move { ws.send_frames(&frames).await })).await
+    }
+
+    /// Run a socket write under the write timeout; a stalled write makes a slow consumer.
+    async fn guarded<F>(&mut self, op: F) -> Flow
+    where
+        F: for<'a> FnOnce(
+            &'a mut WebSocket<S>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>,
+    {
+        let wait = Duration::from_millis(self.node.services.limits.write_timeout_ms);
+        match timeout(wait, op(&mut self.ws)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Drop,
+            Err(_) => {
+                self.node.services.metrics.queue_overflows.inc();
+                self.rx.discard();
+                Flow::Close(close::SLOW_CONSUMER, String::new())
+            }
+        }
+    }
+}
+
+async fn close_on_ws_error<S>(ws: &mut WebSocket<S>, e: &WsError)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if let Some(code) = e.close_code() {
+        let code = CloseCode::from_code(code).unwrap_or(close::PROTOCOL_ERROR);
+        close_with(ws, code, &e.to_string()).await;
+    }
+}
+
+async fn close_with<S>(ws: &mut WebSocket<S>, code: CloseCode, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let reason = if reason.is_empty() { code.name } else { reason };
+    let _ = timeout(CLOSE_TIMEOUT, ws.close(code.code, reason)).await;
+}
+
+/// A draining server spreads reconnects over a few seconds so they do not arrive as one storm.
+fn restart_advice() -> String {
+    let ms: u64 = rand::random_range(1_000..5_000);
+    format!("retry_after_ms={ms}")
+}
