@@ -1,31 +1,12 @@
-//! The `chinwag` binary: configuration → backends → node → serve.
-//!
-//! # Layout
-//! - `config`: the typed configuration (file, environment, flags) and its validation.
-//! - `demo`: demo users and conversations for `serve --demo`.
-//! - this file: the command line, start-up, signals and graceful shutdown.
-//!
-//! Only the binary picks backends: here, the embedded SQLite store and the in-memory broker.
-
-mod config;
-mod demo;
+//! The `chinwag` binary: the command line, logging, signals. The server itself is the library
+//! (`lib.rs`), so that tests start exactly what this starts.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use chinwag_api::{ApiOptions, AppState};
-use chinwag_broker::{Broker, MemoryBroker};
-use chinwag_core::Node;
-use chinwag_core::auth::{AuthConfig, Authenticator};
-use chinwag_core::fanout::Fanout;
-use chinwag_core::metrics::Metrics;
-use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
+use chinwag::config::{Config, Overrides};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-
-use crate::config::{Config, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(name = "chinwag", version, about = "Chinwag: a self-hosted real-time messaging server")]
@@ -83,49 +64,19 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new());
-    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
-    let sink = Arc::new(Fanout::new(broker.clone(), metrics.clone()));
-    let options = SqliteOptions {
-        synchronous_full: config.store.synchronous_full,
-        max_batch: config.store.max_batch,
-        read_connections: config.store.read_connections,
-        ..SqliteOptions::default()
-    };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Arc::new(
-        SqliteStore::open(&config.data_dir, options, sink)
-            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
-    );
-    let auth = Authenticator::new(AuthConfig { token_secret: config.token_secret()?, ..config.auth.clone() })
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let node = Node::new(store.clone(), broker, auth, config.limits.clone(), metrics);
-
+    let backends = chinwag::build(&config)?;
     if demo {
-        demo::seed(&node, config.listen).await.context("creating demo data")?;
+        chinwag::demo::seed(&backends.node, config.listen).await.context("creating demo data")?;
     }
-
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "chinwag listening");
     println!("chinwag listening on http://{addr}");
-
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
-    let state = AppState {
-        node,
-        options: ApiOptions { enable_echo: config.enable_echo, secure_cookies: config.secure_cookies },
-    };
-    chinwag_api::serve(listener, state, shutdown, Duration::from_millis(config.drain_timeout_ms))
-        .await
-        .context("serving")?;
-    // Sessions are closed; commit what is queued and checkpoint before exiting.
-    store.close().await;
-    tracing::info!("chinwag stopped");
-    Ok(())
+    chinwag::run(&config, backends, listener, shutdown).await
 }
 
 async fn on_signal(shutdown: CancellationToken) {

@@ -1,1 +1,21 @@
+//! Test support for Chinwag.
+//!
+//! # Layout
+//! - [`TestServer`]: the real server (the same `chinwag::build` + `chinwag::run` as the binary)
+//!   on `127.0.0.1:0` with a temporary data directory; stop it, or drop it.
+//! - [`WsClient`]: a real WebSocket client (tokio-tungstenite, a third-party implementation) with
+//!   helpers for request/reply and for waiting on events.
+//! - [`ChildServer`]: the `chinwag` binary as a child process, for tests that kill it.
+//!
+//! Helpers panic with a clear message on anything unexpected: they are for tests.
 
+mod child;
+mod client;
+mod server;
+
+pub use child::ChildServer;
+pub use client::{Closed, WsClient};
+pub use server::{API_KEY, TOKEN_SECRET, TestServer};
+
+/// Default wait for anything a test expects to happen.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
