@@ -20,7 +20,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::serve::ListenerExt;
+use axum::handler::Handler;
+use axum::response::IntoResponse;
+use axum::routing::{MethodFilter, on};
 use chinwag_proto::error::ErrorCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,50 +35,128 @@ pub use state::{ApiOptions, AppState};
 use crate::error::ApiError;
 use crate::routes::{accounts, conversations, messages, ops, server_api, ws};
 
+/// Every route [`app`] serves, as `(method, path)`. The path is in axum's `{param}` syntax, which
+/// is also OpenAPI's. `app` registers routes only through [`RouteTable`], which refuses a pair that
+/// is not listed here and one listed here that it did not register; `openapi.json` documents
+/// exactly these (checked by `crates/chinwag/tests/openapi.rs`). `GET` routes also answer `HEAD`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/accounts/register"),
+    ("POST", "/v1/accounts/login"),
+    ("POST", "/v1/accounts/logout"),
+    ("GET", "/v1/me"),
+    ("GET", "/v1/conversations"),
+    ("POST", "/v1/conversations"),
+    ("GET", "/v1/conversations/{id}"),
+    ("POST", "/v1/conversations/{id}/members"),
+    ("PATCH", "/v1/conversations/{id}/members/{user}"),
+    ("DELETE", "/v1/conversations/{id}/members/{user}"),
+    ("GET", "/v1/conversations/{id}/messages"),
+    ("POST", "/v1/conversations/{id}/messages"),
+    ("POST", "/v1/conversations/{id}/read"),
+    ("POST", "/v1/server/tokens"),
+    ("POST", "/v1/server/conversations"),
+    ("POST", "/v1/server/conversations/{id}/messages"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/ws"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// Routes served only with [`ApiOptions::enable_echo`], for conformance runs; not part of the
+/// documented API.
+pub const TEST_ROUTES: &[(&str, &str)] = &[("GET", "/v1/echo")];
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.node.services.limits.max_http_body_bytes;
-    let mut v1 = Router::new()
-        .route("/accounts/register", post(accounts::register))
-        .route("/accounts/login", post(accounts::login))
-        .route("/accounts/logout", post(accounts::logout))
-        .route("/me", get(accounts::me))
-        .route("/conversations", get(conversations::list).post(conversations::create))
-        .route("/conversations/{id}", get(conversations::get))
-        .route("/conversations/{id}/members", post(conversations::add_member))
-        .route(
-            "/conversations/{id}/members/{user}",
-            patch(conversations::update_member).delete(conversations::remove_member),
-        )
-        .route("/conversations/{id}/messages", get(messages::history).post(messages::send))
-        .route("/conversations/{id}/read", post(messages::read))
-        .route("/server/tokens", post(server_api::issue_token))
-        .route("/server/conversations", post(server_api::create_conversation))
-        .route("/server/conversations/{id}/messages", post(server_api::send))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/ws", get(ws::upgrade));
+    let mut routes = RouteTable::default()
+        .add("POST", "/v1/accounts/register", accounts::register)
+        .add("POST", "/v1/accounts/login", accounts::login)
+        .add("POST", "/v1/accounts/logout", accounts::logout)
+        .add("GET", "/v1/me", accounts::me)
+        .add("GET", "/v1/conversations", conversations::list)
+        .add("POST", "/v1/conversations", conversations::create)
+        .add("GET", "/v1/conversations/{id}", conversations::get)
+        .add("POST", "/v1/conversations/{id}/members", conversations::add_member)
+        .add("PATCH", "/v1/conversations/{id}/members/{user}", conversations::update_member)
+        .add("DELETE", "/v1/conversations/{id}/members/{user}", conversations::remove_member)
+        .add("GET", "/v1/conversations/{id}/messages", messages::history)
+        .add("POST", "/v1/conversations/{id}/messages", messages::send)
+        .add("POST", "/v1/conversations/{id}/read", messages::read)
+        .add("POST", "/v1/server/tokens", server_api::issue_token)
+        .add("POST", "/v1/server/conversations", server_api::create_conversation)
+        .add("POST", "/v1/server/conversations/{id}/messages", server_api::send)
+        .add("GET", "/v1/openapi.json", ops::openapi)
+        .add("GET", "/v1/ws", ws::upgrade)
+        .add("GET", "/healthz", ops::healthz)
+        .add("GET", "/readyz", ops::readyz)
+        .add("GET", "/metrics", ops::metrics);
     if state.options.enable_echo {
-        v1 = v1.route("/echo", get(ws::echo));
+        routes = routes.add("GET", "/v1/echo", ws::echo);
     }
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .fallback(not_found)
+    routes
+        .finish()
+        // After the routes: axum gives it to the routes that exist when it is set.
         .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }
 
+/// The router under construction, held to [`ROUTES`] and [`TEST_ROUTES`].
+#[derive(Default)]
+struct RouteTable {
+    router: Router<AppState>,
+    added: Vec<(&'static str, &'static str)>,
+}
+
+impl RouteTable {
+    /// Serve `handler` for `method` on `path`. Panics (in every test that builds the app) if the
+    /// pair is not listed in `ROUTES` or `TEST_ROUTES`.
+    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let pair = (method, path);
+        assert!(
+            ROUTES.contains(&pair) || TEST_ROUTES.contains(&pair),
+            "{method} {path} is served but missing from ROUTES (and so from openapi.json)"
+        );
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PATCH" => MethodFilter::PATCH,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("no method filter for {other}"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.added.push(pair);
+        self
+    }
+
+    /// The router, once every pair of `ROUTES` has a handler.
+    fn finish(self) -> Router<AppState> {
+        for (method, path) in ROUTES {
+            assert!(self.added.contains(&(method, path)), "{method} {path} is in ROUTES but not served");
+        }
+        self.router
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::Invalid, "method not allowed on this endpoint")
+/// `405` with axum's `Allow` header, in the one error shape.
+async fn method_not_allowed() -> axum::response::Response {
+    let mut res = ApiError::new(ErrorCode::Invalid, "method not allowed on this endpoint").into_response();
+    *res.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    res
 }
 
 async fn count_requests(
@@ -98,6 +179,13 @@ pub async fn serve(
     let node = state.node.clone();
     let app = app(state);
     let stop = shutdown.clone();
+    // Small frames must leave at once: Nagle's algorithm would hold a reply back for the peer's
+    // delayed ACK (tens of milliseconds).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
     // Graceful shutdown of hyper waits for open connections, and upgraded WebSockets count:
     // drain them in parallel so that it can finish.
