@@ -172,9 +172,8 @@ impl Hub {
         let users = self.users[self.shard(key)].lock();
         if let Some(entry) = users.get(key) {
             for (_, device) in &entry.devices {
-                if !device.is_slow() && !device.push(out.clone()) {
-                    self.metrics.queue_overflows.inc();
-                }
+                // An overflow wakes the device's session, which closes it and counts it.
+                device.push(out.clone());
             }
         }
     }

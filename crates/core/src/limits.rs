@@ -40,6 +40,9 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// How long one socket write may stall before the connection is a slow consumer.
     pub write_timeout_ms: u64,
+    /// How long a slow consumer is given to read what was already written before its close frame
+    /// (so that it sees code 4008) before the socket is dropped.
+    pub slow_close_grace_ms: u64,
     /// Members of a group conversation at most.
     pub max_members: usize,
     /// Length of a `client_msg_id`, `subject`, `title`, `kind` at most (bytes).
@@ -66,6 +69,7 @@ impl Default for Limits {
             heartbeat_ms: 25_000,
             idle_timeout_ms: 60_000,
             write_timeout_ms: 10_000,
+            slow_close_grace_ms: 30_000,
             max_members: 1000,
             max_id_bytes: 256,
         }
@@ -93,6 +97,7 @@ impl Limits {
             ("heartbeat_ms", self.heartbeat_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
             ("write_timeout_ms", self.write_timeout_ms),
+            ("slow_close_grace_ms", self.slow_close_grace_ms),
             ("max_members", self.max_members as u64),
             ("max_id_bytes", self.max_id_bytes as u64),
         ];

@@ -195,21 +195,18 @@ where
             flow = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Flow::Close(close::SERVICE_RESTART, restart_advice()),
-                _ = slow.wait() => {
-                    services.metrics.queue_overflows.inc();
-                    // Free the backlog now: memory stays bounded while the close is attempted.
-                    self.rx.discard();
-                    Flow::Close(close::SLOW_CONSUMER, String::new())
-                }
+                _ = slow.wait() => self.slow_consumer(),
                 _ = tokio::time::sleep_until(expiry) => Flow::Close(close::TOKEN_EXPIRED, String::new()),
-                msg = self.ws.recv() => {
-                    self.last_heard = Instant::now();
-                    self.on_message(msg).await
-                }
+                // Output before input: a client that pipelines requests must not starve its own
+                // event queue into a slow-consumer close.
                 out = self.rx.recv() => match out {
                     Some(first) => self.write_live(first).await,
                     None => Flow::Close(close::SLOW_CONSUMER, String::new()),
                 },
+                msg = self.ws.recv() => {
+                    self.last_heard = Instant::now();
+                    self.on_message(msg).await
+                }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > idle {
                         Flow::Close(close::HEARTBEAT_TIMEOUT, String::new())
@@ -224,6 +221,15 @@ where
 
     async fn finish(&mut self, flow: Flow) {
         if let Flow::Close(code, reason) = flow {
+            if code == close::SLOW_CONSUMER {
+                // The peer's socket is full. Give it `slow_close_grace_ms` to read what was
+                // already handed to the socket, so that it then sees the close code; the queue is
+                // gone, so this holds at most one write batch.
+                let grace = Duration::from_millis(self.node.services.limits.slow_close_grace_ms);
+                if timeout(grace, self.ws.flush()).await.is_err() {
+                    return;
+                }
+            }
             close_with(&mut self.ws, code, &reason).await;
         }
     }
@@ -464,7 +470,9 @@ where
         self.guarded(move |ws| Box::pin(async move { ws.send_frames(&frames).await })).await
     }
 
-    /// Run a socket write under the write timeout; a stalled write makes a slow consumer.
+    /// Run a socket write under the write timeout; a stalled write, or the queue overflowing
+    /// meanwhile, makes a slow consumer. Frames handed to the socket stay with it when the wait is
+    /// abandoned (`send_frames` takes them over on its first poll), so framing stays intact.
     async fn guarded<F>(&mut self, op: F) -> Flow
     where
         F: for<'a> FnOnce(
@@ -472,15 +480,23 @@ where
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>,
     {
         let wait = Duration::from_millis(self.node.services.limits.write_timeout_ms);
-        match timeout(wait, op(&mut self.ws)).await {
-            Ok(Ok(())) => Flow::Continue,
-            Ok(Err(_)) => Flow::Drop,
-            Err(_) => {
-                self.node.services.metrics.queue_overflows.inc();
-                self.rx.discard();
-                Flow::Close(close::SLOW_CONSUMER, String::new())
-            }
+        let slow = self.rx.slow_watch();
+        let done = tokio::select! {
+            r = timeout(wait, op(&mut self.ws)) => r.ok(),
+            _ = slow.wait() => None,
+        };
+        match done {
+            Some(Ok(())) => Flow::Continue,
+            Some(Err(_)) => Flow::Drop,
+            None => self.slow_consumer(),
         }
+    }
+
+    fn slow_consumer(&mut self) -> Flow {
+        self.node.services.metrics.queue_overflows.inc();
+        // Free the backlog now: memory stays bounded while the close is attempted.
+        self.rx.discard();
+        Flow::Close(close::SLOW_CONSUMER, String::new())
     }
 }
 
