@@ -109,14 +109,14 @@ EXPECTED_CASES = 301
 # refuse them by closing with 1009 (message too big); anything else from them is a failure.
 MESSAGE_TOO_BIG = 1009
 LIMITS = {
-    **{f"9.1.{i}": "text message of 256 KiB-16 MiB > max_message_bytes (64 KiB)" for i in range(2, 7)},
-    **{f"9.2.{i}": "binary message of 256 KiB-16 MiB > max_message_bytes (64 KiB)" for i in range(2, 7)},
+    **{f"9.1.{i}": "text message of 256 KiB-16 MiB over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(2, 7)},
+    **{f"9.2.{i}": "binary message of 256 KiB-16 MiB over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(2, 7)},
     "9.3.1": "4 MiB text message > max_message_bytes; also 65,536 fragments > max_fragments (64)",
-    **{f"9.3.{i}": "4 MiB fragmented text message > max_message_bytes (64 KiB)" for i in range(2, 10)},
+    **{f"9.3.{i}": "4 MiB fragmented text message over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(2, 10)},
     "9.4.1": "4 MiB binary message > max_message_bytes; also 65,536 fragments > max_fragments (64)",
-    **{f"9.4.{i}": "4 MiB fragmented binary message > max_message_bytes (64 KiB)" for i in range(2, 10)},
-    **{f"9.5.{i}": "1 MiB text message > max_message_bytes (64 KiB)" for i in range(1, 7)},
-    **{f"9.6.{i}": "1 MiB binary message > max_message_bytes (64 KiB)" for i in range(1, 7)},
+    **{f"9.4.{i}": "4 MiB fragmented binary message over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(2, 10)},
+    **{f"9.5.{i}": "1 MiB text message over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(1, 7)},
+    **{f"9.6.{i}": "1 MiB binary message over the message size limit (64 KiB in chinwag-ws, 128 KiB in chinwag serve)" for i in range(1, 7)},
 }
 if os.environ.get("RAISED_LIMITS") == "1":
     LIMITS = {}

@@ -36,6 +36,8 @@ impl CloseCode {
 pub const NORMAL: CloseCode = CloseCode::new(1000, "normal", Reconnect::Never);
 /// The peer broke the WebSocket protocol (bad framing, unmasked client frame, bad UTF-8).
 pub const PROTOCOL_ERROR: CloseCode = CloseCode::new(1002, "protocol_error", Reconnect::Never);
+/// A text message that is not valid UTF-8.
+pub const INVALID_PAYLOAD: CloseCode = CloseCode::new(1007, "invalid_payload", Reconnect::Never);
 /// A frame or message over `max_frame_bytes`.
 pub const MESSAGE_TOO_BIG: CloseCode = CloseCode::new(1009, "message_too_big", Reconnect::Never);
 /// Server bug; reconnect with backoff.
@@ -62,6 +64,7 @@ pub const HEARTBEAT_TIMEOUT: CloseCode = CloseCode::new(4010, "heartbeat_timeout
 pub const ALL: &[CloseCode] = &[
     NORMAL,
     PROTOCOL_ERROR,
+    INVALID_PAYLOAD,
     MESSAGE_TOO_BIG,
     INTERNAL_ERROR,
     SERVICE_RESTART,
