@@ -1,1 +1,0 @@
-//! The embedded SQLite store (see the crate docs for its shape).

@@ -1,0 +1,85 @@
+//! Where a message is stored: the hot path of the writer.
+//!
+//! Idempotency lookup, `seq = last_seq + 1`, insert, summary update. It runs on the single writer
+//! connection inside the batch transaction, so "the last seq" cannot change underneath it (G3),
+//! and an earlier append of the same batch is already visible to the idempotency lookup (G2).
+
+use chinwag_proto::ids::TenantId;
+use chinwag_proto::model::Message;
+use rusqlite::{Connection, params};
+
+use super::error::Context;
+use super::lookups;
+use super::rows::{payload_to_sql, seq_to_sql};
+use super::writes::Write;
+use crate::{Appended, NewMessage, StoreError, StoreResult};
+
+pub(super) struct Append(pub NewMessage);
+
+impl Write for Append {
+    type Output = Appended;
+    fn apply(
+        self,
+        conn: &Connection,
+        stored: &mut Vec<(TenantId, Message)>,
+    ) -> StoreResult<Appended> {
+        let new = self.0;
+        let Some(last_seq) = lookups::last_seq(conn, &new.tenant, &new.conversation_id)? else {
+            return Err(StoreError::NotFound(format!("conversation {}", new.conversation_id)));
+        };
+        if let Some(original) = lookups::message_by_client_id(
+            conn,
+            &new.conversation_id,
+            &new.sender,
+            &new.client_msg_id,
+        )? {
+            return Ok(Appended { message: original, duplicate: true });
+        }
+        let seq =
+            last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
+                StoreError::Backend(format!("conversation {} ran out of seqs", new.conversation_id))
+            })?;
+        let payload = payload_to_sql(new.payload.as_ref()).ctx("encoding a payload")?;
+        conn.prepare_cached(
+            "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id, kind, body, \
+             payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                new.conversation_id.as_str(),
+                seq_to_sql(seq),
+                new.id.as_str(),
+                new.sender.as_str(),
+                new.client_msg_id.as_str(),
+                new.kind,
+                new.body,
+                payload,
+                new.created_at
+            ])
+        })
+        .ctx("inserting a message")?;
+        // `MAX`: a message stamped by a node with a slower clock must not move the conversation
+        // back in everyone's list.
+        conn.prepare_cached(
+            "UPDATE conversations SET last_seq = ?2, last_activity = MAX(last_activity, ?3) \
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![new.conversation_id.as_str(), seq_to_sql(seq), new.created_at])
+        })
+        .ctx("updating a conversation summary")?;
+        let message = Message {
+            id: new.id,
+            conversation_id: new.conversation_id,
+            seq,
+            sender: new.sender,
+            client_msg_id: new.client_msg_id,
+            kind: new.kind,
+            body: new.body,
+            payload: new.payload,
+            created_at: new.created_at,
+        };
+        stored.push((new.tenant, message.clone()));
+        Ok(Appended { message, duplicate: false })
+    }
+}

@@ -1,0 +1,273 @@
+//! Every write except append (see `append.rs`): what each one does inside the writer's batch
+//! transaction. Each runs in its own savepoint (see `batch.rs`), so returning an error undoes
+//! exactly its own changes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chinwag_proto::ids::{ConversationId, Millis, Seq, TenantId, UserId};
+use chinwag_proto::model::{Message, Role};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::{Context, backend, is_unique_violation};
+use super::lookups;
+use super::rows::seq_to_sql;
+use crate::{Account, ConversationRecord, NewConversation, StoreError, StoreResult};
+
+/// A write the writer thread runs inside a batch transaction.
+pub(super) trait Write: Send + 'static {
+    type Output: Send + 'static;
+    /// Does the write. Messages it stores go to `stored`, in the order they got their seq; the
+    /// commit sink receives them once the batch has committed.
+    fn apply(
+        self,
+        conn: &Connection,
+        stored: &mut Vec<(TenantId, Message)>,
+    ) -> StoreResult<Self::Output>;
+}
+
+pub(super) struct CreateAccount(pub Account);
+
+impl Write for CreateAccount {
+    type Output = ();
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<()> {
+        let a = self.0;
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO accounts (tenant, username, user_id, password_hash, name, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    a.tenant.as_str(),
+                    a.username,
+                    a.user_id.as_str(),
+                    a.password_hash,
+                    a.name,
+                    now_millis()
+                ])
+            });
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "the username {:?} or the user id {} is taken",
+                a.username, a.user_id
+            ))),
+            Err(e) => Err(backend("creating an account", e)),
+        }
+    }
+}
+
+pub(super) struct CreateConversation(pub NewConversation);
+
+impl Write for CreateConversation {
+    type Output = (ConversationRecord, bool);
+    fn apply(
+        self,
+        conn: &Connection,
+        _: &mut Vec<(TenantId, Message)>,
+    ) -> StoreResult<(ConversationRecord, bool)> {
+        let new = self.0;
+        // The writer is the only writer, so nothing can slip in between this check and the
+        // insert; the unique index still backs the rule up.
+        if let Some(key) = &new.direct_key
+            && let Some(existing) = direct_conversation(conn, &new.tenant, key)?
+        {
+            return Ok((existing, false));
+        }
+        conn.prepare_cached(
+            "INSERT INTO conversations (id, tenant, kind, subject, title, direct_key, created_by, \
+             created_at, last_seq, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?8)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                new.id.as_str(),
+                new.tenant.as_str(),
+                new.kind.as_str(),
+                new.subject,
+                new.title,
+                new.direct_key,
+                new.created_by.as_str(),
+                new.created_at
+            ])
+        })
+        .ctx("creating a conversation")?;
+        // A user listed twice keeps the first role given.
+        for (user, role) in &new.members {
+            insert_member(conn, &new.tenant, &new.id, user, *role, new.created_at)?;
+        }
+        let record = lookups::conversation(conn, &new.tenant, &new.id)?.ok_or_else(|| {
+            StoreError::Backend(format!("conversation {} vanished while being created", new.id))
+        })?;
+        Ok((record, true))
+    }
+}
+
+fn direct_conversation(
+    conn: &Connection,
+    tenant: &TenantId,
+    key: &str,
+) -> StoreResult<Option<ConversationRecord>> {
+    let id: Option<String> = conn
+        .prepare_cached("SELECT id FROM conversations WHERE tenant = ?1 AND direct_key = ?2")
+        .and_then(|mut stmt| stmt.query_row([tenant.as_str(), key], |row| row.get(0)).optional())
+        .ctx("looking up a direct conversation")?;
+    match id {
+        Some(id) => lookups::conversation(conn, tenant, &ConversationId(id)),
+        None => Ok(None),
+    }
+}
+
+/// Inserts a member unless they already are one; returns whether a row was added.
+fn insert_member(
+    conn: &Connection,
+    tenant: &TenantId,
+    id: &ConversationId,
+    user: &UserId,
+    role: Role,
+    at: Millis,
+) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "INSERT INTO members (conversation_id, user_id, tenant, role, joined_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (conversation_id, user_id) DO NOTHING",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![id.as_str(), user.as_str(), tenant.as_str(), role.as_str(), at])
+    })
+    .map(|changed| changed == 1)
+    .ctx("adding a member")
+}
+
+pub(super) struct AddMember {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub user: UserId,
+    pub role: Role,
+    pub at: Millis,
+}
+
+impl Write for AddMember {
+    type Output = bool;
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<bool> {
+        if lookups::last_seq(conn, &self.tenant, &self.id)?.is_none() {
+            return Err(StoreError::NotFound(format!("conversation {}", self.id)));
+        }
+        insert_member(conn, &self.tenant, &self.id, &self.user, self.role, self.at)
+    }
+}
+
+pub(super) struct RemoveMember {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub user: UserId,
+}
+
+impl Write for RemoveMember {
+    type Output = bool;
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<bool> {
+        conn.prepare_cached(
+            "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND tenant = ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute([self.id.as_str(), self.user.as_str(), self.tenant.as_str()])
+        })
+        .map(|changed| changed == 1)
+        .ctx("removing a member")
+    }
+}
+
+pub(super) struct SetRole {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub user: UserId,
+    pub role: Role,
+}
+
+impl Write for SetRole {
+    type Output = ();
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<()> {
+        let changed = conn
+            .prepare_cached(
+                "UPDATE members SET role = ?4 \
+                 WHERE conversation_id = ?1 AND user_id = ?2 AND tenant = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute([
+                    self.id.as_str(),
+                    self.user.as_str(),
+                    self.tenant.as_str(),
+                    self.role.as_str(),
+                ])
+            })
+            .ctx("changing a role")?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{} is not a member of conversation {}",
+                self.user, self.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct MarkRead {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub user: UserId,
+    pub seq: Seq,
+}
+
+impl Write for MarkRead {
+    type Output = (Seq, Seq);
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<(Seq, Seq)> {
+        let found: Option<(Seq, Seq)> = conn
+            .prepare_cached(
+                "SELECT m.read_seq, c.last_seq FROM members m \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND c.tenant = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([self.id.as_str(), self.user.as_str(), self.tenant.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .ctx("loading a read position")?;
+        let Some((read_seq, last_seq)) = found else {
+            return Err(StoreError::NotFound(format!(
+                "{} is not a member of conversation {}",
+                self.user, self.id
+            )));
+        };
+        let new = read_seq.max(self.seq.min(last_seq));
+        if new != read_seq {
+            conn.prepare_cached(
+                "UPDATE members SET read_seq = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![self.id.as_str(), self.user.as_str(), seq_to_sql(new)])
+            })
+            .ctx("moving a read position")?;
+        }
+        Ok((new, last_seq))
+    }
+}
+
+/// Proves the writer is alive and can take the write lock: a batch holding only pings still runs
+/// `BEGIN IMMEDIATE … COMMIT`.
+pub(super) struct Ping;
+
+impl Write for Ping {
+    type Output = ();
+    fn apply(self, _: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Wall-clock time for `created_at` columns the caller does not supply. A clock before 1970 is
+/// stored as 0 rather than failing the write.
+fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+        .unwrap_or(0)
+}
