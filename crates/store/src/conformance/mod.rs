@@ -5,7 +5,14 @@
 //! A backend runs it from an integration test with a factory that opens a fresh, empty store
 //! around the given sink (SQLite: a temp dir per store; PostgreSQL: a fresh schema):
 //!
-//! ```ignore
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
+//! # fn open_fresh_store(sink: Arc<dyn chinwag_store::CommitSink>) -> SqliteStore {
+//! #     let dir = std::env::temp_dir().join(ulid_like());
+//! #     SqliteStore::open(&dir, SqliteOptions::default(), sink).expect("open")
+//! # }
+//! # fn ulid_like() -> String { format!("chinwag-doc-{}", std::process::id()) }
 //! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 //! async fn conformance() {
 //!     chinwag_store::conformance::run_all(|sink| async move { open_fresh_store(sink) }).await;
