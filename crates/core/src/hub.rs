@@ -28,6 +28,9 @@ type ConvKey = (TenantId, ConversationId);
 
 const SHARDS: usize = 64;
 
+/// Users with local devices per conversation; the lists are shared, replaced on change.
+type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
+
 #[derive(Default)]
 struct UserEntry {
     devices: Vec<(u64, DeviceSender)>,
@@ -46,7 +49,7 @@ pub enum RegisterError {
 
 pub struct Hub {
     users: Box<[Mutex<HashMap<UserKey, UserEntry>>]>,
-    conversations: Box<[RwLock<HashMap<ConvKey, Arc<[UserKey]>>>]>,
+    conversations: Box<[RwLock<ConversationIndex>]>,
     hasher: RandomState,
     next_device: AtomicU64,
     max_per_user: usize,
