@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`app`]: the router: REST under `/v1`, the WebSocket upgrade at `/v1/ws`, the server API
-//!   under `/v1/server`, and `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`.
+//!   under `/v1/server`, and `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`; built from
+//!   [`ROUTES`], the list that `openapi.json` documents.
 //! - [`serve`]: runs the router on a listener the caller bound, until the shutdown token fires,
 //!   then drains sessions.
 //! - `error`: the one error shape and extractors that produce it; `request_id`: ids on every
@@ -36,7 +37,7 @@ use crate::error::ApiError;
 use crate::routes::{accounts, conversations, messages, ops, server_api, ws};
 
 /// Every route [`app`] serves, as `(method, path)`. The path is in axum's `{param}` syntax, which
-/// is also OpenAPI's. `app` registers routes only through [`RouteTable`], which refuses a pair that
+/// is also OpenAPI's. `app` registers routes only through `RouteTable`, which refuses a pair that
 /// is not listed here and one listed here that it did not register; `openapi.json` documents
 /// exactly these (checked by `crates/chinwag/tests/openapi.rs`). `GET` routes also answer `HEAD`.
 pub const ROUTES: &[(&str, &str)] = &[

@@ -35,7 +35,7 @@ async fn tiny_window_client(server: &TestServer, user: &str) -> WsClient {
 
 /// Send `n` messages without waiting for each ack (pipelined), then wait for all acks.
 async fn pipelined_sender(url: String, token: String, conv: String, name: String) {
-    let mut c = WsClient::connect_as(&url, &token, None).await;
+    let c = WsClient::connect_as(&url, &token, None).await;
     let (mut sink, mut stream) = c.ws.split();
     let writer = tokio::spawn(async move {
         for i in 0..PER_SENDER {

@@ -274,6 +274,9 @@ where
             }
             Ok(chinwag_ws::Message::Binary(_)) => {
                 services.metrics.frames_in.inc();
+                if let Some(flow) = self.rate_limit(None).await {
+                    return flow;
+                }
                 self.write(ServerFrame::error(
                     None,
                     ErrorCode::Malformed,
@@ -295,24 +298,18 @@ where
 
     async fn on_text(&mut self, text: Bytes) -> Flow {
         let services = self.node.services.clone();
-        let frame = match ClientFrame::decode(&text) {
+        let decoded = ClientFrame::decode(&text);
+        let id = match &decoded {
+            Ok(frame) => frame.request_id().cloned(),
+            Err(e) => e.id.clone(),
+        };
+        if let Some(flow) = self.rate_limit(id.clone()).await {
+            return flow;
+        }
+        let frame = match decoded {
             Ok(f) => f,
             Err(e) => return self.write(ServerFrame::error(e.id, e.code, e.message)).await,
         };
-        let id = frame.request_id().cloned();
-        let limited = self
-            .bucket
-            .take()
-            .map_err(|wait| ServiceError::rate_limited(wait.as_millis().max(1) as u64))
-            .and_then(|()| services.check_user_rate(&self.principal));
-        if let Err(e) = limited {
-            self.strikes += 1;
-            if self.strikes >= services.limits.rate_limit_strikes {
-                return Flow::Close(close::RATE_LIMITED, "retry_after_ms=5000".into());
-            }
-            return self.write(ServerFrame::Error { id, error: e.to_body() }).await;
-        }
-        self.strikes = 0;
         let who = self.principal.clone();
         let reply = match frame {
             ClientFrame::Auth { id, token, resume } => return self.refresh(id, &token, resume).await,
@@ -337,6 +334,28 @@ where
         };
         let frame = reply.unwrap_or_else(|e| ServerFrame::Error { id, error: e.to_body() });
         self.write(frame).await
+    }
+
+    /// Charge one incoming frame to the connection's and the user's rate limits. Every frame
+    /// counts, whether it decodes or not: a flood of garbage is a flood too (G7). `None` lets the
+    /// frame through; otherwise the reply (`rate_limited`, with `id`) or, after
+    /// `rate_limit_strikes` refusals in a row, the close with 4009.
+    async fn rate_limit(&mut self, id: Option<RequestId>) -> Option<Flow> {
+        let services = self.node.services.clone();
+        let limited = self
+            .bucket
+            .take()
+            .map_err(|wait| ServiceError::rate_limited(wait.as_millis().max(1) as u64))
+            .and_then(|()| services.check_user_rate(&self.principal));
+        let Err(e) = limited else {
+            self.strikes = 0;
+            return None;
+        };
+        self.strikes += 1;
+        if self.strikes >= services.limits.rate_limit_strikes {
+            return Some(Flow::Close(close::RATE_LIMITED, "retry_after_ms=5000".into()));
+        }
+        Some(self.write(ServerFrame::Error { id, error: e.to_body() }).await)
     }
 
     /// A later `auth`: a fresh token for the same user extends the session.

@@ -32,10 +32,10 @@ impl ChildServer {
         let s = Self { child, addr };
         let client = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await {
-                if r.status().is_success() {
-                    return s;
-                }
+            if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return s;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -6,15 +6,22 @@
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite, a third-party implementation) with
 //!   helpers for request/reply and for waiting on events.
 //! - [`ChildServer`]: the `chinwag` binary as a child process, for tests that kill it.
+//! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`).
+//! - [`TestServer::call`] and [`Reply`]: REST calls with any credentials ([`Auth`]), and
+//!   [`Reply::assert_error`], the check of the one error shape.
 //!
 //! Helpers panic with a clear message on anything unexpected: they are for tests.
 
 mod child;
 mod client;
+mod handshake;
+mod rest;
 mod server;
 
 pub use child::ChildServer;
 pub use client::{Closed, WsClient};
+pub use handshake::{Ws, open_with_headers, refused_status};
+pub use rest::{Auth, Reply};
 pub use server::{API_KEY, TOKEN_SECRET, TestServer};
 
 /// Default wait for anything a test expects to happen.

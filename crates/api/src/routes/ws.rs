@@ -3,11 +3,11 @@
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use chinwag_core::session;
-use chinwag_proto::error::ErrorCode;
-use chinwag_ws::{Config, Message, WebSocketUpgrade};
+use chinwag_proto::error::{ErrorBody, ErrorCode};
+use chinwag_ws::{Config, Message, UpgradeRejection, WebSocketUpgrade};
 
 use crate::auth::{SESSION_COOKIE, cookie, origin_ok};
-use crate::error::ApiError;
+use crate::error::{ApiError, PendingError};
 use crate::state::AppState;
 
 fn ws_config(state: &AppState) -> Config {
@@ -25,7 +25,7 @@ pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
     let pre_auth = cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth.verify(t).ok());
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return rejected(rejection),
     };
     if state.node.shutdown.is_cancelled() {
         return ApiError::new(ErrorCode::Unavailable, "draining").into_response();
@@ -36,6 +36,15 @@ pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
         let tracker = node.sessions.clone();
         tracker.track_future(session::run(node, ws, pre_auth))
     })
+}
+
+/// The upgrade's own rejection (status and headers such as `Upgrade` or `Allow`), with its plain
+/// text replaced by the one error shape, which the request-id middleware renders.
+fn rejected(rejection: UpgradeRejection) -> Response {
+    let mut res = rejection.into_response();
+    let body = ErrorBody::new(ErrorCode::Invalid, rejection.to_string());
+    res.extensions_mut().insert(PendingError(body));
+    res
 }
 
 /// Echo every text and binary message back; used by the Autobahn conformance run.

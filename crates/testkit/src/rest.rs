@@ -1,0 +1,94 @@
+//! REST calls with a choice of credentials, and the check every error response must pass.
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::server::TestServer;
+
+/// The credentials a REST call carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// The browser session cookie, `chinwag_session=<token>`.
+    Cookie(&'a str),
+    /// `X-Api-Key`, for the server API.
+    ApiKey(&'a str),
+}
+
+/// A response: status, headers, and the body as JSON (`Null` when empty, a JSON string when it
+/// is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Assert the one error shape `{"error":{"code","message","request_id",...}}` with this status
+    /// and code, and that `request_id` is the response's `x-request-id`. Returns the error object.
+    pub fn assert_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!((self.status, &self.body["error"]["code"]), (status, &Value::from(code)), "{self:?}");
+        let error = self.body["error"].as_object().unwrap_or_else(|| panic!("no error object: {self:?}"));
+        assert_eq!(self.body.as_object().map(|o| o.len()), Some(1), "only `error` at the top: {self:?}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "a message: {self:?}");
+        let id =
+            error.get("request_id").and_then(Value::as_str).unwrap_or_else(|| panic!("request_id: {self:?}"));
+        assert_eq!(Some(id), self.header("x-request-id"), "request_id is the x-request-id header");
+        for key in error.keys() {
+            let known = ["code", "message", "request_id", "retry_after_ms", "current"];
+            assert!(known.contains(&key.as_str()), "unexpected error field `{key}`: {self:?}");
+        }
+        &self.body["error"]
+    }
+}
+
+impl TestServer {
+    /// A REST call with a JSON body (or none).
+    pub async fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        let content_type = bytes.as_ref().map(|_| "application/json");
+        self.call_raw(method, path, auth, content_type, bytes.unwrap_or_default()).await
+    }
+
+    /// A REST call with any body and content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self.http.request(method, self.url(path));
+        req = match auth {
+            Auth::None => req,
+            Auth::Bearer(t) => req.bearer_auth(t),
+            Auth::Cookie(t) => req.header("cookie", format!("chinwag_session={t}")),
+            Auth::ApiKey(k) => req.header("x-api-key", k),
+        };
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if !body.is_empty() {
+            req = req.body(body);
+        }
+        let res = req.send().await.expect("http request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply { status, headers, body }
+    }
+}
