@@ -301,8 +301,8 @@ async fn members_and_roles_follow_the_rules() {
     remove(&bob, "erin").await.assert_error(403, "forbidden");
 
     // The last owner cannot leave or step down; after handing over ownership they can.
-    remove(&alice, "alice").await.assert_error(400, "invalid");
-    set_role(&alice, "alice", "admin").await.assert_error(400, "invalid");
+    remove(&alice, "alice").await.assert_error(409, "conflict");
+    set_role(&alice, "alice", "admin").await.assert_error(409, "conflict");
     let r = set_role(&alice, "bob", "owner").await;
     assert_eq!((r.status, role_of(&r.body, "bob")), (200, Some(json!("owner"))), "{r:?}");
     assert_eq!(remove(&alice, "alice").await.status, 204);
@@ -684,5 +684,29 @@ async fn health_readiness_and_metrics_that_move() {
     assert!(metric(&after, "chinwag_fanout_seconds_count") >= 4.0, "{after}");
     assert_eq!(metric(&after, "chinwag_queue_overflows_total"), 0.0);
     drop((alice, bob));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_rate_limited_per_username() {
+    let server = TestServer::start().await;
+    let creds = json!({"username": "victim", "password": "correct horse battery"});
+    let r = server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Guesses fired at once, as an attacker would: the burst is served, the rest refused.
+    let guesses = (0..12).map(|i| {
+        let guess = json!({"username": "victim", "password": format!("guess-{i}")});
+        server.call(Method::POST, "/v1/accounts/login", Auth::None, Some(guess))
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    for r in &replies {
+        assert!(r.status == 401 || r.status == 429, "{r:?}");
+    }
+    let limited = replies.iter().find(|r| r.status == 429).expect("rapid guesses are cut off");
+    let error = limited.assert_error(429, "rate_limited");
+    assert!(error["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
+    // Another username is not affected.
+    let other = json!({"username": "someone-else", "password": "whatever-123"});
+    server.call(Method::POST, "/v1/accounts/login", Auth::None, Some(other)).await.assert_error(401, "unauthenticated");
     server.stop().await;
 }

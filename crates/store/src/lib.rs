@@ -220,7 +220,8 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
     ) -> StoreResult<()>;
 
-    /// Store a message: idempotency check, `seq = last_seq + 1`, insert, summary update, in one
+    /// Store a message: idempotency check, `seq = last_seq + 1`, insert, summary update, and the
+    /// sender's read position moved to the new seq (own messages are never unread), in one
     /// transaction. `NotFound` if the conversation does not exist in the tenant.
     async fn append(&self, message: NewMessage) -> StoreResult<Appended>;
     /// A page of history of at most `limit` messages.

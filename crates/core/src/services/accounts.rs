@@ -24,10 +24,9 @@ impl Services {
             return Err(ServiceError::too_large("name is longer than 128 bytes"));
         }
         let tenant = TenantId::default_tenant();
+        self.check_password_rate(&tenant, username)?;
         let pw = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
-            .await
-            .map_err(|e| ServiceError::new(ErrorCode::Internal, e.to_string()))??;
+        let password_hash = self.hash_work(move || hash_password(&pw)).await??;
         // Built-in users are addressed by their username, so apps and people can name them.
         let user_id = UserId(username.to_owned());
         let account = Account {
@@ -53,18 +52,38 @@ impl Services {
         if username.len() > 64 || password.len() > 1024 {
             return Err(refused());
         }
+        self.check_password_rate(&tenant, username)?;
         let account = self.store.account_by_username(&tenant, username).await?;
         let Some(account) = account else {
             return Err(refused());
         };
         let (pw, hash) = (password.to_owned(), account.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
-            .await
-            .map_err(|e| ServiceError::new(ErrorCode::Internal, e.to_string()))?;
+        let ok = self.hash_work(move || verify_password(&pw, &hash)).await?;
         if !ok {
             return Err(refused());
         }
         self.token_for(&tenant, &account.user_id, account.name.as_deref())
+    }
+
+    fn check_password_rate(&self, tenant: &TenantId, username: &str) -> ServiceResult<()> {
+        self.password_rate
+            .check(tenant, &UserId(username.to_owned()))
+            .map_err(|wait| ServiceError::rate_limited(wait.as_millis().max(1) as u64))
+    }
+
+    /// Run argon2 on a blocking thread, at most `CONCURRENT_PASSWORD_HASHES` at once.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::new(ErrorCode::Unavailable, "shutting down"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::new(ErrorCode::Internal, e.to_string()))
     }
 
     /// Issue a token for a user (built-in accounts and the server API).

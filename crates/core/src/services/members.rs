@@ -1,6 +1,7 @@
 //! Membership: add, remove, change roles. Owners and admins manage; anyone may leave.
 
 use chinwag_broker::{EventKind, Topic};
+use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, UserId};
 use chinwag_proto::model::{ConversationKind, Member, Role};
@@ -76,7 +77,10 @@ impl Services {
             return Err(ServiceError::forbidden("only owners and admins remove members, up to their own role"));
         }
         if their_role == Role::Owner && roster.values().filter(|r| **r == Role::Owner).count() == 1 {
-            return Err(ServiceError::invalid("the last owner cannot leave; make someone else owner first"));
+            return Err(ServiceError::new(
+                ErrorCode::Conflict,
+                "the last owner cannot leave; make someone else owner first",
+            ));
         }
         let removed = self.store.remove_member(&who.tenant, id, user).await?;
         self.forget_roster(&who.tenant, id);
@@ -108,7 +112,7 @@ impl Services {
             && role != Role::Owner
             && roster.values().filter(|r| **r == Role::Owner).count() == 1
         {
-            return Err(ServiceError::invalid("a group keeps at least one owner"));
+            return Err(ServiceError::new(ErrorCode::Conflict, "a group keeps at least one owner"));
         }
         self.store.set_role(&who.tenant, id, user, role).await?;
         self.forget_roster(&who.tenant, id);

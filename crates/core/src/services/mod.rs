@@ -41,12 +41,20 @@ pub struct Services {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub user_rate: UserRateLimiter,
+    /// Password attempts per username (register and login), so that guessing is slow.
+    password_rate: UserRateLimiter,
+    /// Password hashes computed at once: argon2 is deliberately expensive, and a flood of logins
+    /// must not take every core from message traffic. Waiters queue on the semaphore.
+    hashing: tokio::sync::Semaphore,
     /// Members and roles per conversation, so that authorizing a send costs no query. Bounded by
     /// `ROSTER_CACHE_CAPACITY`; invalidated by every membership change made through this node.
     rosters: Mutex<HashMap<(TenantId, ConversationId), Roster>>,
 }
 
 const ROSTER_CACHE_CAPACITY: usize = 100_000;
+/// Sustained password attempts per username (burst: twice this).
+const PASSWORD_ATTEMPTS_PER_SECOND: u32 = 2;
+const CONCURRENT_PASSWORD_HASHES: usize = 2;
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,6 +73,8 @@ impl Services {
     ) -> Self {
         Self {
             user_rate: UserRateLimiter::new(limits.user_requests_per_second, 100_000),
+            password_rate: UserRateLimiter::new(PASSWORD_ATTEMPTS_PER_SECOND, 100_000),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_HASHES),
             store,
             broker,
             hub,

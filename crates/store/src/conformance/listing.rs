@@ -16,6 +16,10 @@ pub async fn mark_read_is_forward_only_and_clamped(store: Arc<dyn Store>, _: Arc
     assert_eq!(store.mark_read(&acme, &id, &ann, 0).await.unwrap(), (0, 0));
     assert_eq!(store.mark_read(&acme, &id, &ann, 5).await.unwrap(), (0, 0), "clamped to last_seq");
     append_n(&store, &acme, &id, &ben, 5).await;
+    let ben_view = store.conversation_view(&acme, &ben, &id).await.unwrap().expect("view");
+    assert_eq!(ben_view.read_seq, 5, "a sender has read their own messages");
+    let ann_view = store.conversation_view(&acme, &ann, &id).await.unwrap().expect("view");
+    assert_eq!(ann_view.read_seq, 0, "each member has their own position");
 
     let steps: [(Seq, (Seq, Seq)); 6] = [
         (3, (3, 5)),
@@ -30,8 +34,6 @@ pub async fn mark_read_is_forward_only_and_clamped(store: Arc<dyn Store>, _: Arc
     }
     let view = store.conversation_view(&acme, &ann, &id).await.unwrap().expect("view");
     assert_eq!(view.read_seq, 5);
-    let ben_view = store.conversation_view(&acme, &ben, &id).await.unwrap().expect("view");
-    assert_eq!(ben_view.read_seq, 0, "each member has their own position");
 
     let err = store.mark_read(&acme, &id, &user("stranger"), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "mark_read by a non-member: {err:?}");

@@ -68,6 +68,15 @@ impl Write for Append {
             stmt.execute(params![new.conversation_id.as_str(), seq_to_sql(seq), new.created_at])
         })
         .ctx("updating a conversation summary")?;
+        // The sender has read their own message: it never counts as unread for them.
+        conn.prepare_cached(
+            "UPDATE members SET read_seq = ?3 \
+             WHERE conversation_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![new.conversation_id.as_str(), new.sender.as_str(), seq_to_sql(seq)])
+        })
+        .ctx("moving the sender's read position")?;
         let message = Message {
             id: new.id,
             conversation_id: new.conversation_id,
