@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chinwag_testkit::{API_KEY, ChildServer, TestServer};
+use chinwag_testkit::{ChildServer, TestServer, mint_token};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -12,17 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
 
 async fn mint(http: &reqwest::Client, base: &str, user: &str) -> String {
-    let r: Value = http
-        .post(format!("{base}/v1/server/tokens"))
-        .header("x-api-key", API_KEY)
-        .json(&json!({"user_id": user}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    mint_token(http, base, user, None).await
 }
 
 /// Send messages one after another until the connection dies; return what was acknowledged

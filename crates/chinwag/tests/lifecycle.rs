@@ -2,23 +2,12 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{API_KEY, TestServer, WsClient};
-use serde_json::{Value, json};
+use chinwag_testkit::{TestServer, WsClient, mint_token};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn short_token(server: &TestServer, user: &str, ttl_secs: u64) -> String {
-    let r: Value = server
-        .http
-        .post(server.url("/v1/server/tokens"))
-        .header("x-api-key", API_KEY)
-        .json(&json!({"user_id": user, "ttl_secs": ttl_secs}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    mint_token(&server.http, &server.url(""), user, Some(ttl_secs)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,8 @@ use crate::services::SendInput;
 const WRITE_BATCH: usize = 256;
 /// How long a close handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Advised wait after `too_many_connections`.
+const TOO_MANY_RETRY_MS: u64 = 5_000;
 /// Messages read from the store per replay page.
 const REPLAY_PAGE: u32 = 200;
 
@@ -60,7 +62,11 @@ where
     let device = match services.hub.register(&principal.tenant, &principal.user, tx) {
         Ok((device, _first_device)) => device,
         Err(RegisterError::TooManyConnections) => {
-            let frame = ServerFrame::error(None, ErrorCode::RateLimited, "too many connections for this user");
+            let error = ServiceError {
+                message: "too many connections for this user".into(),
+                ..ServiceError::rate_limited(TOO_MANY_RETRY_MS)
+            };
+            let frame = ServerFrame::Error { id: None, error: error.to_body() };
             let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
             close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
             return;

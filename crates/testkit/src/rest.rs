@@ -92,3 +92,23 @@ impl TestServer {
         Reply { status, headers, body }
     }
 }
+
+/// Mint a token through the server API of the server at `base` (in-process or child), with an
+/// optional lifetime.
+pub async fn mint_token(http: &reqwest::Client, base: &str, user: &str, ttl_secs: Option<u64>) -> String {
+    let mut body = serde_json::json!({"user_id": user});
+    if let Some(ttl) = ttl_secs {
+        body["ttl_secs"] = ttl.into();
+    }
+    let r: Value = http
+        .post(format!("{base}/v1/server/tokens"))
+        .header("x-api-key", crate::API_KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token body");
+    r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
+}

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use axum::Router;
 use axum::routing::any;
 use chinwag_ws::upgrade::WebSocketUpgrade;
-use chinwag_ws::{Config, Message, WebSocket, close, encode_binary, encode_text};
-use tokio::io::{AsyncRead, AsyncWrite};
+use chinwag_ws::{Config, echo};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -50,26 +49,3 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
-    loop {
-        let sent = match ws.recv().await {
-            Ok(Message::Text(text)) => ws.send_frames(&[encode_text(&text)]).await,
-            Ok(Message::Binary(data)) => ws.send_frames(&[encode_binary(&data)]).await,
-            Ok(Message::Pong(_)) => Ok(()),
-            Ok(Message::Close(_)) => {
-                // `recv` already answered the Close; this flushes it and ends the connection.
-                let _ = ws.close(close::NORMAL, "").await;
-                return;
-            }
-            Err(error) => {
-                if let Some(code) = error.close_code() {
-                    let _ = ws.close(code, "").await;
-                }
-                return;
-            }
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-}

@@ -13,6 +13,7 @@
 //! - `frame`: opcodes and server frame encoding ([`encode_text`] and friends), built once per
 //!   broadcast and shared by every recipient.
 //! - [`WsError`]: why a read failed, and the close code that failure sends.
+//! - [`echo`]: an echo loop on the same socket code, for the Autobahn conformance cases.
 //!
 //! Bytes flow socket → scratch buffer → decoder → [`Message`] on the way in, and
 //! `Bytes` frames → outbound queue (only while the socket is full) → socket on the way out.
@@ -85,6 +86,7 @@
 pub mod close;
 mod config;
 mod decoder;
+mod echo;
 mod error;
 mod frame;
 mod handshake;
@@ -99,6 +101,7 @@ use bytes::Bytes;
 
 pub use close::CloseFrame;
 pub use config::Config;
+pub use echo::echo;
 pub use error::WsError;
 pub use frame::{
     MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, encode_binary, encode_binary_into, encode_close,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get};
 use chinwag_ws::upgrade::WebSocketUpgrade;
-use chinwag_ws::{Config, Message, WebSocket, close, encode_binary, encode_text};
+use chinwag_ws::{Config, Message, WebSocket, close, echo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -17,28 +17,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
-    loop {
-        let sent = match ws.recv().await {
-            Ok(Message::Text(text)) => ws.send_frames(&[encode_text(&text)]).await,
-            Ok(Message::Binary(data)) => ws.send_frames(&[encode_binary(&data)]).await,
-            Ok(Message::Pong(_)) => Ok(()),
-            Ok(Message::Close(_)) => {
-                let _ = ws.close(close::NORMAL, "").await;
-                return;
-            }
-            Err(error) => {
-                if let Some(code) = error.close_code() {
-                    let _ = ws.close(code, "").await;
-                }
-                return;
-            }
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-}
 
 /// Pings the client, then reports the pong's payload as a text message.
 async fn ping_then_report<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {

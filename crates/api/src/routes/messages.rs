@@ -44,9 +44,13 @@ pub async fn send(
         body: req.body,
         payload: req.payload,
     };
-    let a = state.node.services.send(&who, input).await?;
+    Ok(sent(state.node.services.send(&who, input).await?))
+}
+
+/// The reply to a send: `201 Created` for a new message, `200 OK` for a retried one.
+pub fn sent(a: chinwag_core::services::Appended) -> Response {
     let status = if a.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(SendResponse { message: a.message, duplicate: a.duplicate })).into_response())
+    (status, Json(SendResponse { message: a.message, duplicate: a.duplicate })).into_response()
 }
 
 pub async fn read(

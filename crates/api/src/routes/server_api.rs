@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chinwag_core::auth::Principal;
 use chinwag_core::services::SendInput;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, UserId};
-use chinwag_proto::rest::{CreateConversationRequest, CreateConversationResponse, IssueTokenRequest, SendResponse, TokenResponse};
+use chinwag_proto::rest::{CreateConversationRequest, CreateConversationResponse, IssueTokenRequest, TokenResponse};
 use serde::Deserialize;
 
 use crate::auth::ServerKey;
@@ -75,7 +75,5 @@ pub async fn send(
         body: req.body,
         payload: req.payload,
     };
-    let a = state.node.services.send_as(&who, input, true).await?;
-    let status = if a.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(SendResponse { message: a.message, duplicate: a.duplicate })).into_response())
+    Ok(super::messages::sent(state.node.services.send_as(&who, input, true).await?))
 }

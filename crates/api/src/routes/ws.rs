@@ -4,7 +4,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use chinwag_core::session;
 use chinwag_proto::error::{ErrorBody, ErrorCode};
-use chinwag_ws::{Config, Message, UpgradeRejection, WebSocketUpgrade};
+use chinwag_ws::{Config, UpgradeRejection, WebSocketUpgrade};
 
 use crate::auth::{SESSION_COOKIE, cookie, origin_ok};
 use crate::error::{ApiError, PendingError};
@@ -49,23 +49,5 @@ fn rejected(rejection: UpgradeRejection) -> Response {
 
 /// Echo every text and binary message back; used by the Autobahn conformance run.
 pub async fn echo(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(ws_config(&state), |mut ws| async move {
-        loop {
-            let r = match ws.recv().await {
-                Ok(Message::Text(t)) => ws.send_text(&t).await,
-                Ok(Message::Binary(b)) => ws.send_binary(&b).await,
-                Ok(Message::Pong(_)) => Ok(()),
-                Ok(Message::Close(_)) => break,
-                Err(e) => {
-                    if let Some(code) = e.close_code() {
-                        let _ = ws.close(code, "").await;
-                    }
-                    break;
-                }
-            };
-            if r.is_err() {
-                break;
-            }
-        }
-    })
+    upgrade.on_upgrade(ws_config(&state), chinwag_ws::echo)
 }

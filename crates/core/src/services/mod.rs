@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::rate::UserRateLimiter;
 
 pub use conversations::to_conversation;
+pub use chinwag_store::Appended;
 pub use messages::SendInput;
 pub use resume::{ResumeItem, ResumePlan};
 
