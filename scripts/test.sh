@@ -10,8 +10,9 @@ cargo test --workspace --all-features --locked
 
 echo "== Autobahn WebSocket conformance against chinwag serve"
 cargo build --locked -p chinwag
+binary="${CARGO_TARGET_DIR:-target}/debug/chinwag"
 data_dir="$(mktemp -d)"
 trap 'rm -rf "$data_dir"' EXIT
 port="${AUTOBAHN_PORT:-9301}"
 bash scripts/autobahn.sh --port "$port" --url "ws://127.0.0.1:$port/v1/echo" -- \
-  bash -c "exec target/debug/chinwag serve --enable-echo --listen 127.0.0.1:\$AUTOBAHN_PORT --data-dir '$data_dir' --log warn"
+  bash -c "exec '$binary' serve --enable-echo --listen 127.0.0.1:\$AUTOBAHN_PORT --data-dir '$data_dir' --log warn"

@@ -34,7 +34,7 @@ pub use routes::ops::OPENAPI;
 pub use state::{ApiOptions, AppState};
 
 use crate::error::ApiError;
-use crate::routes::{accounts, conversations, messages, ops, server_api, ws};
+use crate::routes::{accounts, conversations, live, messages, ops, server_api, ws};
 
 /// Every route [`app`] serves, as `(method, path)`. The path is in axum's `{param}` syntax, which
 /// is also OpenAPI's. `app` registers routes only through `RouteTable`, which refuses a pair that
@@ -54,6 +54,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/conversations/{id}/messages"),
     ("POST", "/v1/conversations/{id}/messages"),
     ("POST", "/v1/conversations/{id}/read"),
+    ("POST", "/v1/conversations/{id}/received"),
+    ("POST", "/v1/conversations/{id}/typing"),
+    ("GET", "/v1/conversations/{id}/draft"),
+    ("PUT", "/v1/conversations/{id}/draft"),
+    ("GET", "/v1/presence"),
     ("POST", "/v1/server/tokens"),
     ("POST", "/v1/server/conversations"),
     ("POST", "/v1/server/conversations/{id}/messages"),
@@ -85,6 +90,11 @@ pub fn app(state: AppState) -> Router {
         .add("GET", "/v1/conversations/{id}/messages", messages::history)
         .add("POST", "/v1/conversations/{id}/messages", messages::send)
         .add("POST", "/v1/conversations/{id}/read", messages::read)
+        .add("POST", "/v1/conversations/{id}/received", live::received)
+        .add("POST", "/v1/conversations/{id}/typing", live::typing)
+        .add("GET", "/v1/conversations/{id}/draft", live::get_draft)
+        .add("PUT", "/v1/conversations/{id}/draft", live::put_draft)
+        .add("GET", "/v1/presence", live::presence)
         .add("POST", "/v1/server/tokens", server_api::issue_token)
         .add("POST", "/v1/server/conversations", server_api::create_conversation)
         .add("POST", "/v1/server/conversations/{id}/messages", server_api::send)

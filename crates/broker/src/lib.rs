@@ -8,12 +8,16 @@
 //!   recovery from the store covers what it drops. Within one topic, events from one publisher
 //!   arrive in publish order.
 //! - [`MemoryBroker`]: the single-node default: `publish` calls the local receiver directly.
+//! - [`presence`]: who is online, by leases; the [`presence::Presence`] contract and its
+//!   in-memory implementation.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
 use parking_lot::RwLock;
+
+pub mod presence;
 
 /// Where an event goes: everyone in a conversation, or every device of one user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +43,8 @@ pub enum EventKind {
 pub struct Event {
     pub topic: Topic,
     pub kind: EventKind,
+    /// A user whose devices must not get this event (a typist does not see their own typing).
+    pub skip_user: Option<UserId>,
     /// A complete WebSocket text frame (header included), shared by every recipient.
     pub frame: Bytes,
 }
@@ -100,13 +106,19 @@ mod tests {
         let broker = MemoryBroker::new();
         // Publishing before attach drops the event: at-most-once, like every broker.
         let topic = Topic::User("t".into(), "u".into());
-        broker.publish(Event { topic: topic.clone(), kind: EventKind::Other, frame: Bytes::new() });
+        broker.publish(Event {
+            topic: topic.clone(),
+            kind: EventKind::Other,
+            skip_user: None,
+            frame: Bytes::new(),
+        });
         let rec = Arc::new(Recorder::default());
         broker.attach(rec.clone());
         for seq in 1..=3 {
             broker.publish(Event {
                 topic: topic.clone(),
                 kind: EventKind::Message { seq },
+                skip_user: None,
                 frame: Bytes::from(vec![seq as u8]),
             });
         }

@@ -4,8 +4,9 @@
 //! # Layout
 //! - [`config`]: the typed configuration (file, environment, flags) and its validation.
 //! - [`demo`]: demo users and conversations for `serve --demo`.
-//! - [`build`] and [`run`]: pick the backends (embedded SQLite, in-memory broker), wire a node,
-//!   serve it on a listener the caller bound, and shut down in order (sessions, then store).
+//! - [`build`] and [`run`]: pick the backends (embedded SQLite, in-memory broker and presence),
+//!   wire a node, serve it on a listener the caller bound, and shut down in order (sessions,
+//!   then store).
 //!
 //! Only this crate picks backends.
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chinwag_api::{ApiOptions, AppState};
+use chinwag_broker::presence::{MemoryPresence, NodeEpoch, Presence};
 use chinwag_broker::{Broker, MemoryBroker};
 use chinwag_core::Node;
 use chinwag_core::auth::{AuthConfig, Authenticator};
@@ -54,7 +56,11 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
     );
     let auth = Authenticator::new(AuthConfig { token_secret: config.token_secret()?, ..config.auth.clone() })
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let node = Node::new(store.clone(), broker, auth, config.limits.clone(), metrics);
+    // This process is one node; its epoch is its start time, so leases of an earlier run of the
+    // same node can be told apart (and dropped) by a shared presence backend.
+    let epoch = NodeEpoch { node: rand::random(), epoch: chinwag_core::auth::now_millis() as u64 };
+    let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
+    let node = Node::new(store.clone(), broker, presence, auth, config.limits.clone(), metrics);
     Ok(Backends { node, store })
 }
 

@@ -226,7 +226,7 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
             .collect();
         let expected: BTreeSet<&str> = if path.starts_with("/v1/server/") {
             ["apiKey"].into()
-        } else if path.starts_with("/v1/conversations") || path == "/v1/me" {
+        } else if path.starts_with("/v1/conversations") || path == "/v1/me" || path == "/v1/presence" {
             ["bearerAuth", "sessionCookie"].into()
         } else if path == "/v1/ws" {
             ["sessionCookie"].into()

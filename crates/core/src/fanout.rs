@@ -38,6 +38,7 @@ impl CommitSink for Fanout {
             self.broker.publish(Event {
                 topic: Topic::Conversation(tenant.clone(), m.conversation_id.clone()),
                 kind: EventKind::Message { seq: m.seq },
+                skip_user: None,
                 frame,
             });
         }

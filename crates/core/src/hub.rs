@@ -196,7 +196,9 @@ impl EventReceiver for Hub {
                 };
                 let out = Outbound { frame: event.frame.clone(), message };
                 for user in members.iter() {
-                    self.push_to_user(user, &out);
+                    if event.skip_user.as_ref() != Some(&user.1) {
+                        self.push_to_user(user, &out);
+                    }
                 }
             }
             Topic::User(tenant, user) => {
@@ -220,7 +222,7 @@ mod tests {
     use bytes::Bytes;
 
     fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
-        Event { topic, kind, frame: Bytes::from_static(b) }
+        Event { topic, kind, skip_user: None, frame: Bytes::from_static(b) }
     }
 
     #[tokio::test]

@@ -43,6 +43,8 @@ pub struct Limits {
     /// How long a slow consumer is given to read what was already written before its close frame
     /// (so that it sees code 4008) before the socket is dropped.
     pub slow_close_grace_ms: u64,
+    /// A typing indicator lasts this long after its last `typing: true` unless refreshed.
+    pub typing_ttl_ms: u64,
     /// Members of a group conversation at most.
     pub max_members: usize,
     /// Length of a `client_msg_id`, `subject`, `title`, `kind` at most (bytes).
@@ -70,6 +72,7 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             write_timeout_ms: 10_000,
             slow_close_grace_ms: 30_000,
+            typing_ttl_ms: 5_000,
             max_members: 1000,
             max_id_bytes: 256,
         }
@@ -98,6 +101,7 @@ impl Limits {
             ("idle_timeout_ms", self.idle_timeout_ms),
             ("write_timeout_ms", self.write_timeout_ms),
             ("slow_close_grace_ms", self.slow_close_grace_ms),
+            ("typing_ttl_ms", self.typing_ttl_ms),
             ("max_members", self.max_members as u64),
             ("max_id_bytes", self.max_id_bytes as u64),
         ];

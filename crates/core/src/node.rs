@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chinwag_broker::Broker;
+use chinwag_broker::presence::Presence;
 use chinwag_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,21 +27,27 @@ pub struct Node {
 impl Node {
     /// Wire a node from its backends. The store must already have been opened with a
     /// [`crate::fanout::Fanout`] sink on the same `broker` and `metrics`.
+    ///
+    /// Must be called inside a tokio runtime: it starts the sweeper that expires typing
+    /// indicators and presence leases.
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        presence: Arc<dyn Presence>,
         auth: Authenticator,
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
         let hub = Arc::new(Hub::new(limits.max_connections_per_user, metrics.clone()));
         broker.attach(hub.clone());
-        let services = Services::new(store, broker, hub, Arc::new(auth), limits, metrics);
-        Self {
+        let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
+        let node = Self {
             services: Arc::new(services),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
-        }
+        };
+        tokio::spawn(sweep(node.services.clone(), node.shutdown.clone()));
+        node
     }
 
     /// Tell every session to close, and wait for them (bounded by the caller's timeout).
@@ -48,5 +55,25 @@ impl Node {
         self.shutdown.cancel();
         self.sessions.close();
         self.sessions.wait().await;
+    }
+}
+
+/// Expire typing indicators and presence leases, and publish what that changed, until shutdown.
+async fn sweep(services: Arc<Services>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(services.typing.sweep_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for change in services.typing.expire() {
+            services.publish_typing(change);
+        }
+        for gone in services.presence.expire() {
+            if let Err(e) = services.presence_changed(&gone.tenant, &gone.user, false).await {
+                tracing::warn!(error = %e, "could not publish an expired presence");
+            }
+        }
     }
 }

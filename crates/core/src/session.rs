@@ -19,7 +19,7 @@ use chinwag_proto::frames::{
 use chinwag_proto::ids::{ConversationId, RequestId, Seq};
 use chinwag_proto::model::Message;
 use chinwag_proto::PROTOCOL_VERSION;
-use chinwag_store::HistoryRange;
+use chinwag_store::{HistoryRange, Receipt};
 use chinwag_ws::{WebSocket, WsError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout};
@@ -72,6 +72,12 @@ where
             return;
         }
     };
+    let ttl = services.presence_ttl();
+    if services.presence.connect(&principal.tenant, &principal.user, device.0, ttl) {
+        if let Err(e) = services.presence_changed(&principal.tenant, &principal.user, true).await {
+            tracing::warn!(error = %e, "could not publish presence");
+        }
+    }
     let mut session = Session {
         ws,
         node,
@@ -86,6 +92,11 @@ where
     session.run(first).await;
     let s = &session;
     s.node.services.hub.unregister(&s.principal.tenant, &s.principal.user, s.device);
+    if services.presence.disconnect(&s.principal.tenant, &s.principal.user, s.device.0) {
+        if let Err(e) = services.presence_changed(&s.principal.tenant, &s.principal.user, false).await {
+            tracing::warn!(error = %e, "could not publish presence");
+        }
+    }
 }
 
 /// Wait for the `auth` frame. On failure the connection has been closed.
@@ -217,6 +228,8 @@ where
                     if self.last_heard.elapsed() > idle {
                         Flow::Close(close::HEARTBEAT_TIMEOUT, String::new())
                     } else {
+                        let p = &self.principal;
+                        services.presence.renew(&p.tenant, &p.user, self.device.0, services.presence_ttl());
                         self.guarded(|ws| Box::pin(ws.ping(b""))).await
                     }
                 }
@@ -336,6 +349,21 @@ where
             ClientFrame::Read { id, conversation_id, seq } => {
                 services.mark_read(&who, &conversation_id, seq).await.map(|_| ServerFrame::Ok { id: id.clone() })
             }
+            ClientFrame::Received { id, conversation_id, seq } => services
+                .receipt(&who, &conversation_id, Receipt::Delivered, seq)
+                .await
+                .map(|_| ServerFrame::Ok { id: id.clone() }),
+            ClientFrame::Typing { id, conversation_id, typing } => {
+                services.typing(&who, &conversation_id, typing).await.map(|()| ServerFrame::Ok { id: id.clone() })
+            }
+            ClientFrame::Draft { id, conversation_id, version, body } => services
+                .save_draft(&who, &conversation_id, version, body)
+                .await
+                .map(|draft| ServerFrame::DraftSaved { id: id.clone(), conversation_id, draft }),
+            ClientFrame::Presence { id, users } => services
+                .presence_of(&who, &users)
+                .await
+                .map(|users| ServerFrame::PresenceState { id: id.clone(), users }),
             ClientFrame::Ping { id, ts } => Ok(ServerFrame::Pong { id: id.clone(), ts, server_ts: now_millis() }),
         };
         let frame = reply.unwrap_or_else(|e| ServerFrame::Error { id, error: e.to_body() });
@@ -438,6 +466,20 @@ where
                 last_seq: item.last_seq,
                 complete: at >= item.last_seq,
             });
+        }
+        // Current watermarks of every resumed conversation, so that no message state is stale.
+        let mut known: Vec<ConversationId> = Vec::new();
+        for c in req.positions.iter().map(|p| &p.conversation_id).chain(results.iter().map(|r| &r.conversation_id)) {
+            if !plan.unavailable.contains(c) && !known.contains(c) {
+                known.push(c.clone());
+            }
+        }
+        for c in known {
+            let Ok(frames) = services.receipts(&who, &c).await else { continue };
+            let flow = self.write_frames(frames.iter().map(encode_frame).collect()).await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
         }
         self.write(ServerFrame::Resumed {
             id,

@@ -80,6 +80,36 @@ pub enum ClientFrame {
         conversation_id: ConversationId,
         seq: Seq,
     },
+    /// Some device of the user has the conversation's messages up to `seq` (SDKs send it on
+    /// delivery). Moves the user's `delivered_seq`; members hear a `receipt`.
+    Received {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        seq: Seq,
+    },
+    /// The user started (`true`) or stopped (`false`) typing. A start expires on its own after
+    /// `typing_ttl_ms` unless sent again.
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        typing: bool,
+    },
+    /// Save the user's draft, edited from `version` (0 when there was none).
+    Draft {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        version: u64,
+        body: String,
+    },
+    /// Ask whether users are online (only users who share a conversation with the caller).
+    Presence {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        users: Vec<UserId>,
+    },
     /// App-level ping for latency; the reply `pong` echoes `ts`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +120,8 @@ pub enum ClientFrame {
 }
 
 /// The frame types a client may send, for error messages and docs.
-pub const CLIENT_FRAME_TYPES: &[&str] = &["auth", "send", "resume", "history", "read", "ping"];
+pub const CLIENT_FRAME_TYPES: &[&str] =
+    &["auth", "send", "resume", "history", "read", "received", "typing", "draft", "presence", "ping"];
 
 /// Why a client frame could not be decoded; carries the request id when one was readable.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +197,10 @@ impl ClientFrame {
             | Self::Resume { id, .. }
             | Self::History { id, .. }
             | Self::Read { id, .. }
+            | Self::Received { id, .. }
+            | Self::Typing { id, .. }
+            | Self::Draft { id, .. }
+            | Self::Presence { id, .. }
             | Self::Ping { id, .. } => id.as_ref(),
         }
     }
@@ -198,6 +233,23 @@ pub struct ResumedConversation {
     pub last_seq: Seq,
     /// False when the replay hit the per-conversation cap: fetch `history` after `to_seq` for the rest.
     pub complete: bool,
+}
+
+/// A user's draft in a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftState {
+    pub version: u64,
+    pub body: String,
+    pub updated_at: Millis,
+}
+
+/// Whether a user is online, and when they last were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPresence {
+    pub user_id: UserId,
+    pub online: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Millis>,
 }
 
 /// Frames the server sends: replies (with the request `id`) and events (without).
@@ -251,6 +303,20 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Reply to `draft`: the saved draft (a stale `version` gets a `conflict` error whose
+    /// `current` is the current draft instead).
+    DraftSaved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        draft: DraftState,
+    },
+    /// Reply to `presence`.
+    PresenceState {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        users: Vec<UserPresence>,
+    },
     /// Reply to `ping`.
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,6 +343,15 @@ pub enum ServerFrame {
     MemberRemoved { conversation_id: ConversationId, user_id: UserId },
     /// Event: the user's read position moved (sent to all of that user's devices).
     ReadUpdated { conversation_id: ConversationId, read_seq: Seq, unread: u64 },
+    /// Event: a member's delivery or read position moved (sent to every member's devices, and
+    /// by resume for every member of a resumed conversation).
+    Receipt { conversation_id: ConversationId, user_id: UserId, delivered_seq: Seq, read_seq: Seq },
+    /// Event: a member started or stopped typing (never sent to the typist's own devices).
+    Typing { conversation_id: ConversationId, user_id: UserId, typing: bool },
+    /// Event: a user who shares a conversation with you came online or went offline.
+    Presence(UserPresence),
+    /// Event: the user's draft changed on another device, or was cleared by sending.
+    Draft { conversation_id: ConversationId, draft: DraftState },
 }
 
 impl ServerFrame {

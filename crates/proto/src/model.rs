@@ -76,6 +76,12 @@ pub struct Member {
     pub user_id: UserId,
     pub role: Role,
     pub joined_at: Millis,
+    /// Some device of this member has every message up to here.
+    #[serde(default)]
+    pub delivered_seq: Seq,
+    /// This member has read every message up to here.
+    #[serde(default)]
+    pub read_seq: Seq,
 }
 
 /// A conversation as one member sees it: with that member's unread count and read position.

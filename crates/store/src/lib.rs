@@ -109,6 +109,45 @@ pub struct Appended {
     /// True when `(conversation, sender, client_msg_id)` was already stored: `message` is the
     /// original, nothing new was written, and nothing is handed to the commit sink (G2).
     pub duplicate: bool,
+    /// The sender's draft in the conversation, when sending cleared it (a new, empty version).
+    pub draft_cleared: Option<Draft>,
+}
+
+/// Which watermark a receipt moves. Both only move forward and never past `last_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Some device of the user has the messages up to here.
+    Delivered,
+    /// The user has read up to here (which implies delivered).
+    Read,
+}
+
+/// One member's positions in a conversation after a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub delivered_seq: Seq,
+    pub read_seq: Seq,
+    pub last_seq: Seq,
+    /// Whether the receipt moved anything (if not, there is nothing to tell anyone).
+    pub changed: bool,
+}
+
+/// A user's unsent text in a conversation, versioned so that two devices cannot silently
+/// overwrite each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// 0 when there has never been a draft.
+    pub version: u64,
+    pub body: String,
+    pub updated_at: Millis,
+}
+
+/// The outcome of saving a draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftSave {
+    Saved(Draft),
+    /// The draft had moved past the version the edit was based on; here is the current one.
+    Conflict(Draft),
 }
 
 /// Which page of history.
@@ -232,15 +271,57 @@ pub trait Store: Send + Sync + 'static {
         range: HistoryRange,
         limit: u32,
     ) -> StoreResult<HistoryPage>;
-    /// Move `user`'s read position forward to `min(seq, last_seq)`; never backwards.
-    /// Returns `(read_seq, last_seq)` after the update. `NotFound` if not a member.
+    /// Move one of `user`'s watermarks forward to `min(seq, last_seq)`; never backwards. A read
+    /// also moves `delivered_seq` up to `read_seq`. `NotFound` if not a member.
+    async fn mark(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        user: &UserId,
+        receipt: Receipt,
+        seq: Seq,
+    ) -> StoreResult<Watermarks>;
+
+    /// [`Store::mark`] with [`Receipt::Read`]; returns `(read_seq, last_seq)`.
     async fn mark_read(
         &self,
         tenant: &TenantId,
         id: &ConversationId,
         user: &UserId,
         seq: Seq,
-    ) -> StoreResult<(Seq, Seq)>;
+    ) -> StoreResult<(Seq, Seq)> {
+        let w = self.mark(tenant, id, user, Receipt::Read, seq).await?;
+        Ok((w.read_seq, w.last_seq))
+    }
+
+    /// `user`'s draft in a conversation (`None` if there never was one). `NotFound` if not a
+    /// member.
+    async fn draft(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<Draft>>;
+
+    /// Save a draft edited from `base_version` (0 for none): if that is still the current
+    /// version, store `body` as version `base_version + 1`; otherwise answer `Conflict` with the
+    /// current draft and change nothing. `NotFound` if not a member.
+    async fn save_draft(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        user: &UserId,
+        base_version: u64,
+        body: String,
+        at: Millis,
+    ) -> StoreResult<DraftSave>;
+
+    /// Remember when a user was last online.
+    async fn set_last_seen(&self, tenant: &TenantId, user: &UserId, at: Millis) -> StoreResult<()>;
+    /// When each of `users` was last online (users never seen are left out).
+    async fn last_seen(&self, tenant: &TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, Millis)>>;
+    /// Every other user who shares at least one conversation with `user`.
+    async fn co_members(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Vec<UserId>>;
 
     /// Is the store reachable and writable? For `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

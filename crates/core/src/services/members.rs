@@ -43,7 +43,7 @@ impl Services {
         let added = self.store.add_member(&who.tenant, id, user, role, at).await?;
         self.forget_roster(&who.tenant, id);
         if added {
-            let member = Member { user_id: user.clone(), role, joined_at: at };
+            let member = Member { user_id: user.clone(), role, joined_at: at, delivered_seq: 0, read_seq: 0 };
             self.publish(
                 Topic::Conversation(who.tenant.clone(), id.clone()),
                 EventKind::Other,

@@ -2,10 +2,8 @@
 
 use std::time::Instant;
 
-use chinwag_broker::{EventKind, Topic};
-use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, Seq};
-use chinwag_store::{Appended, HistoryPage, HistoryRange, NewMessage};
+use chinwag_store::{Appended, HistoryPage, HistoryRange, NewMessage, Receipt};
 
 use super::Services;
 use crate::auth::{Principal, now_millis};
@@ -75,6 +73,10 @@ impl Services {
             })
             .await?;
         self.metrics.store_append_seconds.observe(started.elapsed().as_secs_f64());
+        if let Some(cleared) = appended.draft_cleared.clone() {
+            let conversation = &appended.message.conversation_id;
+            self.publish_draft(&who.tenant, &who.user, conversation, super::live::draft_state(cleared));
+        }
         Ok(appended)
     }
 
@@ -100,22 +102,15 @@ impl Services {
         Ok(self.store.history(&who.tenant, id, range, limit).await?)
     }
 
-    /// Move the caller's read position forward; every device of the caller hears of it.
-    /// Returns `(read_seq, unread)`.
+    /// Move the caller's read position forward; every device of the caller hears of it, and
+    /// every member gets a `receipt`. Returns `(read_seq, unread)`.
     pub async fn mark_read(
         &self,
         who: &Principal,
         id: &ConversationId,
         seq: Seq,
     ) -> ServiceResult<(Seq, u64)> {
-        self.role_of(who, id).await?;
-        let (read_seq, last_seq) = self.store.mark_read(&who.tenant, id, &who.user, seq).await?;
-        let unread = last_seq.saturating_sub(read_seq);
-        self.publish(
-            Topic::User(who.tenant.clone(), who.user.clone()),
-            EventKind::Other,
-            &ServerFrame::ReadUpdated { conversation_id: id.clone(), read_seq, unread },
-        );
-        Ok((read_seq, unread))
+        let w = self.receipt(who, id, Receipt::Read, seq).await?;
+        Ok((w.read_seq, w.last_seq.saturating_sub(w.read_seq)))
     }
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod conversations;
+mod live;
 mod members;
 mod messages;
 mod resume;
@@ -11,6 +12,7 @@ mod resume;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chinwag_broker::presence::Presence;
 use chinwag_broker::{Broker, Event, EventKind, Topic};
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, TenantId, UserId};
@@ -25,9 +27,10 @@ use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::rate::UserRateLimiter;
+use crate::typing::Typing;
 
 pub use conversations::to_conversation;
-pub use chinwag_store::Appended;
+pub use chinwag_store::{Appended, Receipt};
 pub use messages::SendInput;
 pub use resume::{ResumeItem, ResumePlan};
 
@@ -42,6 +45,8 @@ pub struct Services {
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub user_rate: UserRateLimiter,
+    pub presence: Arc<dyn Presence>,
+    pub typing: Typing,
     /// Password attempts per username (register and login), so that guessing is slow.
     password_rate: UserRateLimiter,
     /// Password hashes computed at once: argon2 is deliberately expensive, and a flood of logins
@@ -64,9 +69,11 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        presence: Arc<dyn Presence>,
         hub: Arc<Hub>,
         auth: Arc<Authenticator>,
         limits: Limits,
@@ -74,6 +81,8 @@ impl Services {
     ) -> Self {
         Self {
             user_rate: UserRateLimiter::new(limits.user_requests_per_second, 100_000),
+            typing: Typing::new(std::time::Duration::from_millis(limits.typing_ttl_ms)),
+            presence,
             password_rate: UserRateLimiter::new(PASSWORD_ATTEMPTS_PER_SECOND, 100_000),
             hashing: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_HASHES),
             store,
@@ -141,6 +150,6 @@ impl Services {
     }
 
     fn publish(&self, topic: Topic, kind: EventKind, frame: &ServerFrame) {
-        self.broker.publish(Event { topic, kind, frame: encode_frame(frame) });
+        self.broker.publish(Event { topic, kind, skip_user: None, frame: encode_frame(frame) });
     }
 }

@@ -25,7 +25,8 @@
 //! - `fixtures.rs`: the recording sink and input builders.
 //! - One file per area: `accounts`, `conversations`, `members`, `appends` (idempotency, seq,
 //!   sink order, failure isolation), `history`, `listing` (list, views, memberships, read
-//!   positions), `isolation` (tenants), `hostile` (odd input).
+//!   positions), `live` (receipts, drafts, last seen, co-members), `isolation` (tenants),
+//!   `hostile` (odd input).
 
 mod accounts;
 mod appends;
@@ -35,6 +36,7 @@ mod history;
 mod hostile;
 mod isolation;
 mod listing;
+mod live;
 mod members;
 
 use std::future::Future;
@@ -82,6 +84,9 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         listing::mark_read_is_forward_only_and_clamped,
         listing::list_order_and_cursor,
         listing::views_and_memberships,
+        live::receipts_only_move_forward_and_read_implies_delivered,
+        live::drafts_are_versioned_and_cleared_by_sending,
+        live::last_seen_and_co_members,
         isolation::other_tenant_sees_nothing,
         hostile::odd_input_round_trips,
     ]

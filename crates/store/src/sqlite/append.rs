@@ -6,13 +6,13 @@
 
 use chinwag_proto::ids::TenantId;
 use chinwag_proto::model::Message;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::Context;
 use super::lookups;
 use super::rows::{payload_to_sql, seq_to_sql};
 use super::writes::Write;
-use crate::{Appended, NewMessage, StoreError, StoreResult};
+use crate::{Appended, Draft, NewMessage, StoreError, StoreResult};
 
 pub(super) struct Append(pub NewMessage);
 
@@ -33,7 +33,7 @@ impl Write for Append {
             &new.sender,
             &new.client_msg_id,
         )? {
-            return Ok(Appended { message: original, duplicate: true });
+            return Ok(Appended { message: original, duplicate: true, draft_cleared: None });
         }
         let seq =
             last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
@@ -68,9 +68,9 @@ impl Write for Append {
             stmt.execute(params![new.conversation_id.as_str(), seq_to_sql(seq), new.created_at])
         })
         .ctx("updating a conversation summary")?;
-        // The sender has read their own message: it never counts as unread for them.
+        // The sender has (and has read) their own message: it never counts as unread for them.
         conn.prepare_cached(
-            "UPDATE members SET read_seq = ?3 \
+            "UPDATE members SET read_seq = ?3, delivered_seq = MAX(delivered_seq, ?3) \
              WHERE conversation_id = ?1 AND user_id = ?2 AND read_seq < ?3",
         )
         .and_then(|mut stmt| {
@@ -88,7 +88,23 @@ impl Write for Append {
             payload: new.payload,
             created_at: new.created_at,
         };
+        // Sending clears the sender's draft: a new, empty version, so that the sender's other
+        // devices drop what they showed, and an edit based on the old version is a conflict.
+        let draft_cleared = conn
+            .prepare_cached(
+                "UPDATE drafts SET version = version + 1, body = '', updated_at = ?3 \
+                 WHERE conversation_id = ?1 AND user_id = ?2 AND body != '' \
+                 RETURNING version, body, updated_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![message.conversation_id.as_str(), message.sender.as_str(), message.created_at],
+                    |r| Ok(Draft { version: r.get(0)?, body: r.get(1)?, updated_at: r.get(2)? }),
+                )
+                .optional()
+            })
+            .ctx("clearing a draft")?;
         stored.push((new.tenant, message.clone()));
-        Ok(Appended { message, duplicate: false })
+        Ok(Appended { message, duplicate: false, draft_cleared })
     }
 }

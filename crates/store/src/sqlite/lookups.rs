@@ -38,7 +38,8 @@ pub(super) fn conversation(
 /// Members in the order they joined (ties by user id, so the order is stable).
 pub(super) fn members(conn: &Connection, id: &ConversationId) -> StoreResult<Vec<Member>> {
     conn.prepare_cached(
-        "SELECT user_id, role, joined_at FROM members WHERE conversation_id = ?1 \
+        "SELECT user_id, role, joined_at, delivered_seq, read_seq FROM members \
+         WHERE conversation_id = ?1 \
          ORDER BY joined_at, user_id",
     )
     .and_then(|mut stmt| stmt.query_map([id.as_str()], rows::member)?.collect())
@@ -78,4 +79,36 @@ pub(super) fn message_by_client_id(
         .optional()
     })
     .ctx("looking up a client_msg_id")
+}
+
+/// Whether `user` is a member of the conversation in `tenant`.
+pub(super) fn is_member(
+    conn: &Connection,
+    tenant: &TenantId,
+    id: &ConversationId,
+    user: &UserId,
+) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "SELECT 1 FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND tenant = ?3",
+    )
+    .and_then(|mut stmt| stmt.exists([id.as_str(), user.as_str(), tenant.as_str()]))
+    .ctx("checking a membership")
+}
+
+/// `user`'s draft in a conversation; the caller has checked membership (and so the tenant).
+pub(super) fn draft(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+) -> StoreResult<Option<crate::Draft>> {
+    conn.prepare_cached(
+        "SELECT version, body, updated_at FROM drafts WHERE conversation_id = ?1 AND user_id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([id.as_str(), user.as_str()], |r| {
+            Ok(crate::Draft { version: r.get(0)?, body: r.get(1)?, updated_at: r.get(2)? })
+        })
+        .optional()
+    })
+    .ctx("loading a draft")
 }

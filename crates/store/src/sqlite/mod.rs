@@ -43,12 +43,15 @@ pub use options::SqliteOptions;
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::{
-    Account, Appended, CommitSink, ConversationRecord, ConversationView, HistoryPage, HistoryRange,
-    ListCursor, NewConversation, NewMessage, Store, StoreResult,
+    Account, Appended, CommitSink, ConversationRecord, ConversationView, Draft, DraftSave, HistoryPage,
+    HistoryRange, ListCursor, NewConversation, NewMessage, Receipt, Store, StoreResult,
+    Watermarks,
 };
 use pool::ReadPool;
 use writer::Writer;
-use writes::{AddMember, CreateAccount, CreateConversation, MarkRead, Ping, RemoveMember, SetRole};
+use writes::{
+    AddMember, CreateAccount, CreateConversation, Mark, Ping, RemoveMember, SaveDraft, SetLastSeen, SetRole,
+};
 
 /// The SQLite implementation of [`Store`]. Share it behind an `Arc`.
 ///
@@ -219,15 +222,54 @@ impl Store for SqliteStore {
         self.reads.run(move |c| reads::history(c, &tenant, &id, range, limit)).await
     }
 
-    async fn mark_read(
+    async fn mark(
         &self,
         tenant: &TenantId,
         id: &ConversationId,
         user: &UserId,
+        receipt: Receipt,
         seq: Seq,
-    ) -> StoreResult<(Seq, Seq)> {
+    ) -> StoreResult<Watermarks> {
         let (tenant, id, user) = (tenant.clone(), id.clone(), user.clone());
-        self.writer.submit(MarkRead { tenant, id, user, seq }).await
+        self.writer.submit(Mark { tenant, id, user, receipt, seq }).await
+    }
+
+    async fn draft(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<Draft>> {
+        let (tenant, id, user) = (tenant.clone(), id.clone(), user.clone());
+        self.reads.run(move |c| reads::draft(c, &tenant, &id, &user)).await
+    }
+
+    async fn save_draft(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        user: &UserId,
+        base_version: u64,
+        body: String,
+        at: Millis,
+    ) -> StoreResult<DraftSave> {
+        let (tenant, id, user) = (tenant.clone(), id.clone(), user.clone());
+        self.writer.submit(SaveDraft { tenant, id, user, base_version, body, at }).await
+    }
+
+    async fn set_last_seen(&self, tenant: &TenantId, user: &UserId, at: Millis) -> StoreResult<()> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.writer.submit(SetLastSeen { tenant, user, at }).await
+    }
+
+    async fn last_seen(&self, tenant: &TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, Millis)>> {
+        let (tenant, users) = (tenant.clone(), users.to_vec());
+        self.reads.run(move |c| reads::last_seen(c, &tenant, &users)).await
+    }
+
+    async fn co_members(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.reads.run(move |c| reads::co_members(c, &tenant, &user)).await
     }
 
     /// Both halves: a reader reads the file, and the writer commits an (empty) transaction.

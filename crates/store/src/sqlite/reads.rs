@@ -190,6 +190,57 @@ pub(super) fn memberships(
     .ctx("listing memberships")
 }
 
+pub(super) fn draft(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    id: &ConversationId,
+    user: &UserId,
+) -> StoreResult<Option<crate::Draft>> {
+    let tx = conn.transaction().ctx("starting a read")?;
+    if !lookups::is_member(&tx, tenant, id, user)? {
+        return Err(crate::StoreError::NotFound(format!("{user} is not a member of conversation {id}")));
+    }
+    lookups::draft(&tx, id, user)
+}
+
+pub(super) fn last_seen(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    users: &[UserId],
+) -> StoreResult<Vec<(UserId, Millis)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT at FROM last_seen WHERE tenant = ?1 AND user_id = ?2")
+        .ctx("preparing a last-seen read")?;
+    let mut out = Vec::with_capacity(users.len());
+    for u in users {
+        let at: Option<Millis> = stmt
+            .query_row([tenant.as_str(), u.as_str()], |r| r.get(0))
+            .optional()
+            .ctx("reading last seen")?;
+        if let Some(at) = at {
+            out.push((u.clone(), at));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn co_members(
+    conn: &mut Connection,
+    tenant: &TenantId,
+    user: &UserId,
+) -> StoreResult<Vec<UserId>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT other.user_id FROM members mine \
+         JOIN members other ON other.conversation_id = mine.conversation_id \
+         WHERE mine.tenant = ?1 AND mine.user_id = ?2 AND other.user_id != ?2 \
+         ORDER BY other.user_id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map([tenant.as_str(), user.as_str()], |r| Ok(UserId(r.get(0)?)))?.collect()
+    })
+    .ctx("listing co-members")
+}
+
 /// Reads the database header, so the file really is there and readable.
 pub(super) fn ping(conn: &mut Connection) -> StoreResult<()> {
     conn.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))

@@ -62,11 +62,17 @@ pub(super) fn conversation(row: &Row<'_>, at: usize) -> rusqlite::Result<Convers
     })
 }
 
-/// A member from `user_id, role, joined_at`.
+/// A member from `user_id, role, joined_at, delivered_seq, read_seq`.
 pub(super) fn member(row: &Row<'_>) -> rusqlite::Result<Member> {
     let role: String = row.get(1)?;
     let role = Role::parse(&role).ok_or_else(|| corrupt(1, format!("unknown role {role:?}")))?;
-    Ok(Member { user_id: UserId(row.get(0)?), role, joined_at: row.get(2)? })
+    Ok(Member {
+        user_id: UserId(row.get(0)?),
+        role,
+        joined_at: row.get(2)?,
+        delivered_seq: row.get(3)?,
+        read_seq: row.get(4)?,
+    })
 }
 
 /// Payloads are stored as JSON text: SQLite's JSON functions can read them, and they come back

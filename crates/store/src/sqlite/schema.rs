@@ -75,6 +75,27 @@ const MIGRATIONS: &[&str] = &[
     -- Idempotent sends (G2): a retry finds the original here.
     CREATE UNIQUE INDEX messages_idempotency ON messages (conversation_id, sender, client_msg_id);
     ",
+    // 2: delivery receipts, drafts, last seen.
+    "
+    ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE members SET delivered_seq = read_seq;
+
+    CREATE TABLE drafts (
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        user_id         TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        body            TEXT NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, user_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE last_seen (
+        tenant  TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        PRIMARY KEY (tenant, user_id)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::error::{Context, backend, is_unique_violation};
 use super::lookups;
 use super::rows::seq_to_sql;
-use crate::{Account, ConversationRecord, NewConversation, StoreError, StoreResult};
+use crate::{
+    Account, ConversationRecord, Draft, DraftSave, NewConversation, Receipt, StoreError, StoreResult,
+    Watermarks,
+};
 
 /// A write the writer thread runs inside a batch transaction.
 pub(super) trait Write: Send + 'static {
@@ -209,46 +212,126 @@ impl Write for SetRole {
     }
 }
 
-pub(super) struct MarkRead {
+pub(super) struct Mark {
     pub tenant: TenantId,
     pub id: ConversationId,
     pub user: UserId,
+    pub receipt: Receipt,
     pub seq: Seq,
 }
 
-impl Write for MarkRead {
-    type Output = (Seq, Seq);
-    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<(Seq, Seq)> {
-        let found: Option<(Seq, Seq)> = conn
+impl Write for Mark {
+    type Output = Watermarks;
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<Watermarks> {
+        let found: Option<(Seq, Seq, Seq)> = conn
             .prepare_cached(
-                "SELECT m.read_seq, c.last_seq FROM members m \
+                "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m \
                  JOIN conversations c ON c.id = m.conversation_id \
                  WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND c.tenant = ?3",
             )
             .and_then(|mut stmt| {
                 stmt.query_row([self.id.as_str(), self.user.as_str(), self.tenant.as_str()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
             })
-            .ctx("loading a read position")?;
-        let Some((read_seq, last_seq)) = found else {
+            .ctx("loading receipt positions")?;
+        let Some((delivered, read, last_seq)) = found else {
             return Err(StoreError::NotFound(format!(
                 "{} is not a member of conversation {}",
                 self.user, self.id
             )));
         };
-        let new = read_seq.max(self.seq.min(last_seq));
-        if new != read_seq {
+        let target = self.seq.min(last_seq);
+        let (delivered_seq, read_seq) = match self.receipt {
+            Receipt::Delivered => (delivered.max(target), read),
+            Receipt::Read => {
+                let read_seq = read.max(target);
+                // Read implies delivered.
+                (delivered.max(read_seq), read_seq)
+            }
+        };
+        let changed = (delivered_seq, read_seq) != (delivered, read);
+        if changed {
             conn.prepare_cached(
-                "UPDATE members SET read_seq = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+                "UPDATE members SET delivered_seq = ?3, read_seq = ?4 \
+                 WHERE conversation_id = ?1 AND user_id = ?2",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![self.id.as_str(), self.user.as_str(), seq_to_sql(new)])
+                stmt.execute(params![
+                    self.id.as_str(),
+                    self.user.as_str(),
+                    seq_to_sql(delivered_seq),
+                    seq_to_sql(read_seq)
+                ])
             })
-            .ctx("moving a read position")?;
+            .ctx("moving receipt positions")?;
         }
-        Ok((new, last_seq))
+        Ok(Watermarks { delivered_seq, read_seq, last_seq, changed })
+    }
+}
+
+pub(super) struct SaveDraft {
+    pub tenant: TenantId,
+    pub id: ConversationId,
+    pub user: UserId,
+    pub base_version: u64,
+    pub body: String,
+    pub at: Millis,
+}
+
+impl Write for SaveDraft {
+    type Output = DraftSave;
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<DraftSave> {
+        if !lookups::is_member(conn, &self.tenant, &self.id, &self.user)? {
+            return Err(StoreError::NotFound(format!(
+                "{} is not a member of conversation {}",
+                self.user, self.id
+            )));
+        }
+        let current = lookups::draft(conn, &self.id, &self.user)?;
+        let current_version = current.as_ref().map_or(0, |d| d.version);
+        if current_version != self.base_version {
+            let current =
+                current.unwrap_or(Draft { version: 0, body: String::new(), updated_at: 0 });
+            return Ok(DraftSave::Conflict(current));
+        }
+        let draft = Draft { version: current_version + 1, body: self.body, updated_at: self.at };
+        conn.prepare_cached(
+            "INSERT INTO drafts (conversation_id, user_id, version, body, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+             version = excluded.version, body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                self.id.as_str(),
+                self.user.as_str(),
+                seq_to_sql(draft.version),
+                draft.body,
+                draft.updated_at
+            ])
+        })
+        .ctx("saving a draft")?;
+        Ok(DraftSave::Saved(draft))
+    }
+}
+
+pub(super) struct SetLastSeen {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub at: Millis,
+}
+
+impl Write for SetLastSeen {
+    type Output = ();
+    fn apply(self, conn: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<()> {
+        conn.prepare_cached(
+            "INSERT INTO last_seen (tenant, user_id, at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, user_id) DO UPDATE SET at = MAX(at, excluded.at)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![self.tenant.as_str(), self.user.as_str(), self.at]))
+        .ctx("saving last seen")?;
+        Ok(())
     }
 }
 

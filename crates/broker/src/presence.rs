@@ -1,0 +1,147 @@
+//! Presence by leases (G8: no ghosts).
+//!
+//! Every connected device holds a lease that its session renews while the peer is alive; a user
+//! is online while any of their devices holds an unexpired lease. A lease is never trusted
+//! forever: one that is not renewed expires (a stuck or killed session cannot leave its user
+//! online), and every lease names the node and the node's epoch (its start), so a
+//! scale-out implementation can drop every lease of a node that died or restarted.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chinwag_proto::ids::{TenantId, UserId};
+use parking_lot::Mutex;
+
+/// A node incarnation: leases of an older epoch of the same node are dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeEpoch {
+    pub node: u64,
+    pub epoch: u64,
+}
+
+/// A user's online state changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub online: bool,
+}
+
+/// The presence contract. Calls are synchronous and cheap; implementations that talk to a
+/// network service keep a local view and sync in the background.
+pub trait Presence: Send + Sync + 'static {
+    /// A device connected (or renewed); `true` if its user just came online.
+    fn connect(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) -> bool;
+    /// Extend a device's lease.
+    fn renew(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration);
+    /// A device disconnected; `true` if its user just went offline.
+    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: u64) -> bool;
+    fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool;
+    /// Drop expired leases; returns the users who went offline because of it.
+    fn expire(&self) -> Vec<Transition>;
+}
+
+/// Single-node presence: leases in a map.
+#[derive(Debug)]
+pub struct MemoryPresence {
+    node: NodeEpoch,
+    /// Per user: device → (lease expiry, the node epoch that granted it). Bounded by the number
+    /// of connected devices, which the hub bounds per user.
+    leases: Mutex<HashMap<(TenantId, UserId), HashMap<u64, (Instant, NodeEpoch)>>>,
+}
+
+impl MemoryPresence {
+    pub fn new(node: NodeEpoch) -> Self {
+        Self { node, leases: Mutex::new(HashMap::new()) }
+    }
+
+    /// A test hook and the sweeper's clock: expire as of `now`.
+    pub fn expire_at(&self, now: Instant) -> Vec<Transition> {
+        let mut leases = self.leases.lock();
+        let mut gone = Vec::new();
+        leases.retain(|(tenant, user), devices| {
+            devices.retain(|_, (until, epoch)| *until > now && *epoch == self.node);
+            if devices.is_empty() {
+                gone.push(Transition { tenant: tenant.clone(), user: user.clone(), online: false });
+                false
+            } else {
+                true
+            }
+        });
+        gone
+    }
+}
+
+impl Presence for MemoryPresence {
+    fn connect(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) -> bool {
+        let mut leases = self.leases.lock();
+        let devices = leases.entry((tenant.clone(), user.clone())).or_default();
+        let was_online = !devices.is_empty();
+        devices.insert(device, (Instant::now() + ttl, self.node));
+        !was_online
+    }
+
+    fn renew(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) {
+        let mut leases = self.leases.lock();
+        if let Some(lease) =
+            leases.get_mut(&(tenant.clone(), user.clone())).and_then(|d| d.get_mut(&device))
+        {
+            lease.0 = Instant::now() + ttl;
+        }
+    }
+
+    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: u64) -> bool {
+        let mut leases = self.leases.lock();
+        let key = (tenant.clone(), user.clone());
+        let Some(devices) = leases.get_mut(&key) else { return false };
+        if devices.remove(&device).is_none() {
+            return false;
+        }
+        if devices.is_empty() {
+            leases.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool {
+        self.leases.lock().contains_key(&(tenant.clone(), user.clone()))
+    }
+
+    fn expire(&self) -> Vec<Transition> {
+        self.expire_at(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn online_while_any_lease_lives() {
+        let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
+        let (t, u) = (TenantId::from("t"), UserId::from("u"));
+        let ttl = Duration::from_secs(10);
+        assert!(p.connect(&t, &u, 1, ttl), "first device: online");
+        assert!(!p.connect(&t, &u, 2, ttl), "second device: already online");
+        assert!(!p.disconnect(&t, &u, 1), "one device left: still online");
+        assert!(p.is_online(&t, &u));
+        assert!(p.disconnect(&t, &u, 2), "last device: offline");
+        assert!(!p.disconnect(&t, &u, 2), "twice is nothing");
+        assert!(!p.is_online(&t, &u));
+    }
+
+    #[test]
+    fn unrenewed_leases_expire() {
+        let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
+        let (t, u, v) = (TenantId::from("t"), UserId::from("u"), UserId::from("v"));
+        p.connect(&t, &u, 1, Duration::from_secs(5));
+        p.connect(&t, &v, 2, Duration::from_secs(60));
+        let later = Instant::now() + Duration::from_secs(6);
+        assert_eq!(p.expire_at(later), [Transition { tenant: t.clone(), user: u.clone(), online: false }]);
+        assert!(!p.is_online(&t, &u) && p.is_online(&t, &v));
+        p.renew(&t, &v, 2, Duration::from_secs(1));
+        assert_eq!(p.expire_at(Instant::now() + Duration::from_secs(2)).len(), 1);
+    }
+}
