@@ -53,6 +53,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/conversations/{id}/members/{user}"),
     ("GET", "/v1/conversations/{id}/messages"),
     ("POST", "/v1/conversations/{id}/messages"),
+    ("PATCH", "/v1/conversations/{id}/messages/{seq}"),
+    ("DELETE", "/v1/conversations/{id}/messages/{seq}"),
+    ("POST", "/v1/conversations/{id}/messages/{seq}/reactions"),
     ("POST", "/v1/conversations/{id}/read"),
     ("POST", "/v1/conversations/{id}/received"),
     ("POST", "/v1/conversations/{id}/typing"),
@@ -89,6 +92,9 @@ pub fn app(state: AppState) -> Router {
         .add("DELETE", "/v1/conversations/{id}/members/{user}", conversations::remove_member)
         .add("GET", "/v1/conversations/{id}/messages", messages::history)
         .add("POST", "/v1/conversations/{id}/messages", messages::send)
+        .add("PATCH", "/v1/conversations/{id}/messages/{seq}", messages::edit)
+        .add("DELETE", "/v1/conversations/{id}/messages/{seq}", messages::delete)
+        .add("POST", "/v1/conversations/{id}/messages/{seq}/reactions", messages::react)
         .add("POST", "/v1/conversations/{id}/read", messages::read)
         .add("POST", "/v1/conversations/{id}/received", live::received)
         .add("POST", "/v1/conversations/{id}/typing", live::typing)

@@ -67,6 +67,7 @@ pub async fn seed(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
                         kind: None,
                         body: text.into(),
                         payload: None,
+                        reply_to: None,
                     },
                 )
                 .await?;

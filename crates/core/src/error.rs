@@ -52,6 +52,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             StoreError::NotFound(m) => Self::not_found(m),
+            StoreError::Forbidden(m) => Self::forbidden(m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "store unavailable");
                 Self::new(ErrorCode::Unavailable, "storage is unavailable, retry later")

@@ -31,7 +31,7 @@ use crate::fanout::encode_frame;
 use crate::hub::{DeviceId, RegisterError};
 use crate::node::Node;
 use crate::rate::TokenBucket;
-use crate::services::SendInput;
+use crate::services::{Amended, Change, SendInput};
 
 /// Most frames taken from the queue for one socket write.
 const WRITE_BATCH: usize = 256;
@@ -333,10 +333,22 @@ where
         let reply = match frame {
             ClientFrame::Auth { id, token, resume } => return self.refresh(id, &token, resume).await,
             ClientFrame::Resume { id, request } => return self.resume(id, request).await,
-            ClientFrame::Send { id, conversation_id, client_msg_id, kind, body, payload } => services
-                .send(&who, SendInput { conversation_id, client_msg_id, kind, body, payload })
+            ClientFrame::Send { id, conversation_id, client_msg_id, kind, body, payload, reply_to } => services
+                .send(&who, SendInput { conversation_id, client_msg_id, kind, body, payload, reply_to })
                 .await
                 .map(|a| ServerFrame::Ack { id: id.clone(), message: a.message, duplicate: a.duplicate }),
+            ClientFrame::Edit { id, conversation_id, seq, client_msg_id, body } => {
+                let change = Change::Edit { body };
+                services.amend(&who, &conversation_id, seq, client_msg_id, change).await.map(|a| amended(id.clone(), a))
+            }
+            ClientFrame::Delete { id, conversation_id, seq, client_msg_id } => services
+                .amend(&who, &conversation_id, seq, client_msg_id, Change::Delete)
+                .await
+                .map(|a| amended(id.clone(), a)),
+            ClientFrame::React { id, conversation_id, seq, client_msg_id, emoji, add } => {
+                let change = Change::React { emoji, add };
+                services.amend(&who, &conversation_id, seq, client_msg_id, change).await.map(|a| amended(id.clone(), a))
+            }
             ClientFrame::History { id, conversation_id, before, after, limit } => services
                 .history(&who, &conversation_id, before, after, limit)
                 .await
@@ -565,6 +577,10 @@ where
         self.rx.discard();
         Flow::Close(close::SLOW_CONSUMER, String::new())
     }
+}
+
+fn amended(id: Option<RequestId>, a: Amended) -> ServerFrame {
+    ServerFrame::Amended { id, target: a.target, event: a.event, duplicate: a.duplicate }
 }
 
 async fn close_on_ws_error<S>(ws: &mut WebSocket<S>, e: &WsError)

@@ -53,6 +53,36 @@ pub enum ClientFrame {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payload: Option<serde_json::Value>,
+        /// The seq of the message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+    },
+    /// Change the text of one of your messages (an `edit` event; reply `amended`).
+    Edit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        seq: Seq,
+        client_msg_id: ClientMsgId,
+        body: String,
+    },
+    /// Delete a message for everyone: your own, or anyone's as an admin or owner.
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        seq: Seq,
+        client_msg_id: ClientMsgId,
+    },
+    /// Add (`add: true`) or remove your reaction `emoji` on a message.
+    React {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversation_id: ConversationId,
+        seq: Seq,
+        client_msg_id: ClientMsgId,
+        emoji: String,
+        add: bool,
     },
     /// Catch up on missed messages (see [`ResumeRequest`]).
     Resume {
@@ -120,8 +150,10 @@ pub enum ClientFrame {
 }
 
 /// The frame types a client may send, for error messages and docs.
-pub const CLIENT_FRAME_TYPES: &[&str] =
-    &["auth", "send", "resume", "history", "read", "received", "typing", "draft", "presence", "ping"];
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "auth", "send", "edit", "delete", "react", "resume", "history", "read", "received", "typing",
+    "draft", "presence", "ping",
+];
 
 /// Why a client frame could not be decoded; carries the request id when one was readable.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +226,9 @@ impl ClientFrame {
         match self {
             Self::Auth { id, .. }
             | Self::Send { id, .. }
+            | Self::Edit { id, .. }
+            | Self::Delete { id, .. }
+            | Self::React { id, .. }
             | Self::Resume { id, .. }
             | Self::History { id, .. }
             | Self::Read { id, .. }
@@ -276,6 +311,16 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         message: Message,
+        duplicate: bool,
+    },
+    /// Reply to `edit`, `delete` and `react`: the message's new state, and the lifecycle event
+    /// that records the change (absent when nothing changed, e.g. a reaction already there).
+    Amended {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        target: Message,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<Message>,
         duplicate: bool,
     },
     /// Reply to `history`, messages in ascending `seq`.
@@ -409,6 +454,7 @@ mod tests {
                 kind: None,
                 body: "hello".into(),
                 payload: Some(serde_json::json!({"amount": 3})),
+                reply_to: Some(2),
             },
             ClientFrame::Resume {
                 id: None,

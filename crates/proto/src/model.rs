@@ -15,11 +15,31 @@ pub struct Message {
     /// `text`, `media`, `system`, or an app-defined kind such as `offer`.
     pub kind: String,
     pub body: String,
-    /// App-defined JSON for custom kinds (an offer's amount, a card's fields).
+    /// App-defined JSON for custom kinds (an offer's amount, a card's fields). For `edit`,
+    /// `delete` and `reaction` events: `{"message": <the target's state after the change>}`
+    /// (reactions add `"emoji"` and `"add"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
     pub created_at: Millis,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Seq>,
+    /// For `edit`, `delete` and `reaction` events: the seq of the message they change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Seq>,
+    /// When the body was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// Deleted for everyone: body and payload are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Emoji → the users who reacted with it (one reaction per user per emoji).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reactions: std::collections::BTreeMap<String, Vec<UserId>>,
 }
+
+/// Kinds the server writes for message lifecycle events; clients cannot send them as messages.
+pub const LIFECYCLE_KINDS: &[&str] = &["edit", "delete", "reaction"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -77,6 +77,32 @@ pub struct SendRequest {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Seq>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    pub client_msg_id: ClientMsgId,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactRequest {
+    pub client_msg_id: ClientMsgId,
+    pub emoji: String,
+    pub add: bool,
+}
+
+/// Reply to edit, delete and react.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AmendResponse {
+    pub target: Message,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Message>,
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -29,6 +29,9 @@ pub enum StoreError {
     /// The row the operation needs does not exist in this tenant.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller may not do this to this row (edit someone else's message).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The store is shutting down or its writer is gone.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -100,6 +103,44 @@ pub struct NewMessage {
     pub body: String,
     pub payload: Option<serde_json::Value>,
     pub created_at: Millis,
+    /// The seq of the message this one answers; must exist in the conversation.
+    pub reply_to: Option<Seq>,
+}
+
+/// A change to a stored message: edit, delete for everyone, or a reaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Edit { body: String },
+    Delete,
+    React { emoji: String, add: bool },
+}
+
+/// What `amend` needs. The change is stored as a lifecycle event with its own `seq` (so resume
+/// replays it), and the target row is updated in place (so history shows current state).
+#[derive(Debug, Clone)]
+pub struct Amend {
+    pub tenant: TenantId,
+    pub conversation_id: ConversationId,
+    pub actor: UserId,
+    pub target: Seq,
+    pub change: Change,
+    /// Id and idempotency key of the event.
+    pub id: chinwag_proto::ids::MessageId,
+    pub client_msg_id: ClientMsgId,
+    pub created_at: Millis,
+    /// The actor may delete other members' messages (an admin or owner).
+    pub moderator: bool,
+}
+
+/// The result of an amend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amended {
+    /// The target's state after the change.
+    pub target: Message,
+    /// The stored event; `None` when the change changed nothing (a reaction already there).
+    pub event: Option<Message>,
+    /// The event had been stored before under the same key (G2): nothing new was written.
+    pub duplicate: bool,
 }
 
 /// The result of an append.
@@ -263,6 +304,11 @@ pub trait Store: Send + Sync + 'static {
     /// sender's read position moved to the new seq (own messages are never unread), in one
     /// transaction. `NotFound` if the conversation does not exist in the tenant.
     async fn append(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// Edit, delete or react to the message at `amend.target`, storing the change as an event
+    /// message in the same transaction (idempotent on the event's `client_msg_id`).
+    /// `NotFound` if the conversation or target does not exist, `Forbidden` if the actor may not
+    /// change it, `Conflict` if it was deleted or is itself an event.
+    async fn amend(&self, amend: Amend) -> StoreResult<Amended>;
     /// A page of history of at most `limit` messages.
     async fn history(
         &self,

@@ -47,6 +47,7 @@ fn message(conversation: &str, client_msg_id: &str) -> NewMessage {
         body: format!("body of {client_msg_id}"),
         payload: None,
         created_at: 2,
+        reply_to: None,
     }
 }
 

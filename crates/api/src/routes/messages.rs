@@ -3,9 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chinwag_core::services::SendInput;
-use chinwag_proto::ids::{ConversationId, Seq};
-use chinwag_proto::rest::{MessagePage, ReadRequest, ReadResponse, SendRequest, SendResponse};
+use chinwag_core::services::{Amended, Change, SendInput};
+use chinwag_proto::ids::{ClientMsgId, ConversationId, Seq};
+use chinwag_proto::rest::{
+    AmendResponse, EditRequest, MessagePage, ReactRequest, ReadRequest, ReadResponse, SendRequest, SendResponse,
+};
 use serde::Deserialize;
 
 use crate::auth::User;
@@ -43,6 +45,7 @@ pub async fn send(
         kind: req.kind,
         body: req.body,
         payload: req.payload,
+        reply_to: req.reply_to,
     };
     Ok(sent(state.node.services.send(&who, input).await?))
 }
@@ -61,4 +64,48 @@ pub async fn read(
 ) -> Result<Json<ReadResponse>, ApiError> {
     let (read_seq, unread) = state.node.services.mark_read(&who, &id, req.seq).await?;
     Ok(Json(ReadResponse { read_seq, unread }))
+}
+
+/// `PATCH /v1/conversations/{id}/messages/{seq}`: edit one of your messages.
+pub async fn edit(
+    State(state): State<AppState>,
+    User(who): User,
+    Path((id, seq)): Path<(ConversationId, Seq)>,
+    Json(req): Json<EditRequest>,
+) -> Result<Response, ApiError> {
+    let change = Change::Edit { body: req.body };
+    Ok(amended(state.node.services.amend(&who, &id, seq, req.client_msg_id, change).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    client_msg_id: ClientMsgId,
+}
+
+/// `DELETE /v1/conversations/{id}/messages/{seq}?client_msg_id=…`: delete for everyone.
+pub async fn delete(
+    State(state): State<AppState>,
+    User(who): User,
+    Path((id, seq)): Path<(ConversationId, Seq)>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    Ok(amended(state.node.services.amend(&who, &id, seq, q.client_msg_id, Change::Delete).await?))
+}
+
+/// `POST /v1/conversations/{id}/messages/{seq}/reactions`: add or remove a reaction.
+pub async fn react(
+    State(state): State<AppState>,
+    User(who): User,
+    Path((id, seq)): Path<(ConversationId, Seq)>,
+    Json(req): Json<ReactRequest>,
+) -> Result<Response, ApiError> {
+    let change = Change::React { emoji: req.emoji, add: req.add };
+    Ok(amended(state.node.services.amend(&who, &id, seq, req.client_msg_id, change).await?))
+}
+
+/// `201 Created` when an event was stored, `200 OK` for a retry or a change that changed nothing.
+fn amended(a: Amended) -> Response {
+    let status = if a.event.is_some() && !a.duplicate { StatusCode::CREATED } else { StatusCode::OK };
+    (status, Json(AmendResponse { target: a.target, event: a.event, duplicate: a.duplicate })).into_response()
 }

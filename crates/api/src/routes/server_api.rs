@@ -58,6 +58,7 @@ pub struct ServerSend {
     pub kind: Option<String>,
     pub body: String,
     pub payload: Option<serde_json::Value>,
+    pub reply_to: Option<chinwag_proto::ids::Seq>,
 }
 
 /// Send as one of the members; the server API may use reserved kinds such as `system`.
@@ -74,6 +75,7 @@ pub async fn send(
         kind: req.kind,
         body: req.body,
         payload: req.payload,
+        reply_to: req.reply_to,
     };
     Ok(super::messages::sent(state.node.services.send_as(&who, input, true).await?))
 }

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, Seq};
-use chinwag_store::{Appended, HistoryPage, HistoryRange, NewMessage, Receipt};
+use chinwag_proto::model::LIFECYCLE_KINDS;
+use chinwag_store::{Amend, Amended, Appended, Change, HistoryPage, HistoryRange, NewMessage, Receipt};
 
 use super::Services;
 use crate::auth::{Principal, now_millis};
@@ -17,6 +18,7 @@ pub struct SendInput {
     pub kind: Option<String>,
     pub body: String,
     pub payload: Option<serde_json::Value>,
+    pub reply_to: Option<Seq>,
 }
 
 /// Kinds only the server API may send.
@@ -42,6 +44,9 @@ impl Services {
             && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
         if !kind_ok {
             return Err(ServiceError::invalid("`kind` must be 1 to 64 of a-z, 0-9, `_`, `-`, `.`"));
+        }
+        if LIFECYCLE_KINDS.contains(&kind.as_str()) {
+            return Err(ServiceError::forbidden(format!("kind `{kind}` is written by edit, delete and react")));
         }
         if !trusted && RESERVED_KINDS.contains(&kind.as_str()) {
             return Err(ServiceError::forbidden(format!("kind `{kind}` is reserved for the server")));
@@ -70,6 +75,7 @@ impl Services {
                 body: input.body,
                 payload: input.payload,
                 created_at: now_millis(),
+                reply_to: input.reply_to,
             })
             .await?;
         self.metrics.store_append_seconds.observe(started.elapsed().as_secs_f64());
@@ -78,6 +84,45 @@ impl Services {
             self.publish_draft(&who.tenant, &who.user, conversation, super::live::draft_state(cleared));
         }
         Ok(appended)
+    }
+
+    /// Edit, delete or react to a message; the change is stored as an event with its own seq.
+    pub async fn amend(
+        &self,
+        who: &Principal,
+        id: &ConversationId,
+        target: Seq,
+        client_msg_id: ClientMsgId,
+        change: Change,
+    ) -> ServiceResult<Amended> {
+        self.check_id("client_msg_id", client_msg_id.as_str())?;
+        match &change {
+            Change::Edit { body } if body.is_empty() => {
+                return Err(ServiceError::invalid("an edit needs a `body`; use delete to remove a message"));
+            }
+            Change::Edit { body } if body.len() > self.limits.max_body_bytes => {
+                return Err(ServiceError::too_large(format!("body exceeds {} bytes", self.limits.max_body_bytes)));
+            }
+            Change::React { emoji, .. } if emoji.is_empty() || emoji.len() > 64 => {
+                return Err(ServiceError::invalid("`emoji` must be 1 to 64 bytes"));
+            }
+            _ => {}
+        }
+        let role = self.role_of(who, id).await?;
+        Ok(self
+            .store
+            .amend(Amend {
+                tenant: who.tenant.clone(),
+                conversation_id: id.clone(),
+                actor: who.user.clone(),
+                target,
+                change,
+                id: MessageId(ulid::Ulid::new().to_string()),
+                client_msg_id,
+                created_at: now_millis(),
+                moderator: role.can_manage_members(),
+            })
+            .await?)
     }
 
     /// A page of history. `before` and `after` are exclusive; at most one may be given.

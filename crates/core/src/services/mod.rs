@@ -30,7 +30,7 @@ use crate::rate::UserRateLimiter;
 use crate::typing::Typing;
 
 pub use conversations::to_conversation;
-pub use chinwag_store::{Appended, Receipt};
+pub use chinwag_store::{Amended, Appended, Change, Receipt};
 pub use messages::SendInput;
 pub use resume::{ResumeItem, ResumePlan};
 

@@ -104,6 +104,7 @@ pub fn text(
         body: body.to_owned(),
         payload: None,
         created_at: at,
+        reply_to: None,
     }
 }
 

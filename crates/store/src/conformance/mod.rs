@@ -25,7 +25,8 @@
 //! - `fixtures.rs`: the recording sink and input builders.
 //! - One file per area: `accounts`, `conversations`, `members`, `appends` (idempotency, seq,
 //!   sink order, failure isolation), `history`, `listing` (list, views, memberships, read
-//!   positions), `live` (receipts, drafts, last seen, co-members), `isolation` (tenants),
+//!   positions), `live` (receipts, drafts, last seen, co-members), `lifecycle` (replies,
+//!   edits, deletes, reactions), `isolation` (tenants),
 //!   `hostile` (odd input).
 
 mod accounts;
@@ -35,6 +36,7 @@ mod fixtures;
 mod history;
 mod hostile;
 mod isolation;
+mod lifecycle;
 mod listing;
 mod live;
 mod members;
@@ -87,6 +89,8 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         live::receipts_only_move_forward_and_read_implies_delivered,
         live::drafts_are_versioned_and_cleared_by_sending,
         live::last_seen_and_co_members,
+        lifecycle::replies_point_at_existing_messages,
+        lifecycle::edits_deletes_and_reactions_are_events_with_their_own_seq,
         isolation::other_tenant_sees_nothing,
         hostile::odd_input_round_trips,
     ]

@@ -3,6 +3,8 @@
 //! Idempotency lookup, `seq = last_seq + 1`, insert, summary update. It runs on the single writer
 //! connection inside the batch transaction, so "the last seq" cannot change underneath it (G3),
 //! and an earlier append of the same batch is already visible to the idempotency lookup (G2).
+//! Lifecycle events (`amend.rs`) are stored through [`insert_next`] too, so they get their own
+//! `seq` the same way.
 
 use chinwag_proto::ids::TenantId;
 use chinwag_proto::model::Message;
@@ -10,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::Context;
 use super::lookups;
-use super::rows::{payload_to_sql, seq_to_sql};
+use super::rows::{payload_to_sql, reactions_to_sql, seq_to_sql};
 use super::writes::Write;
 use crate::{Appended, Draft, NewMessage, StoreError, StoreResult};
 
@@ -35,59 +37,28 @@ impl Write for Append {
         )? {
             return Ok(Appended { message: original, duplicate: true, draft_cleared: None });
         }
-        let seq =
-            last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
-                StoreError::Backend(format!("conversation {} ran out of seqs", new.conversation_id))
-            })?;
-        let payload = payload_to_sql(new.payload.as_ref()).ctx("encoding a payload")?;
-        conn.prepare_cached(
-            "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id, kind, body, \
-             payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                new.conversation_id.as_str(),
-                seq_to_sql(seq),
-                new.id.as_str(),
-                new.sender.as_str(),
-                new.client_msg_id.as_str(),
-                new.kind,
-                new.body,
-                payload,
-                new.created_at
-            ])
-        })
-        .ctx("inserting a message")?;
-        // `MAX`: a message stamped by a node with a slower clock must not move the conversation
-        // back in everyone's list.
-        conn.prepare_cached(
-            "UPDATE conversations SET last_seq = ?2, last_activity = MAX(last_activity, ?3) \
-             WHERE id = ?1",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![new.conversation_id.as_str(), seq_to_sql(seq), new.created_at])
-        })
-        .ctx("updating a conversation summary")?;
-        // The sender has (and has read) their own message: it never counts as unread for them.
-        conn.prepare_cached(
-            "UPDATE members SET read_seq = ?3, delivered_seq = MAX(delivered_seq, ?3) \
-             WHERE conversation_id = ?1 AND user_id = ?2 AND read_seq < ?3",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![new.conversation_id.as_str(), new.sender.as_str(), seq_to_sql(seq)])
-        })
-        .ctx("moving the sender's read position")?;
+        if let Some(r) = new.reply_to {
+            if r == 0 || r > last_seq {
+                return Err(StoreError::NotFound(format!("message {r} to reply to")));
+            }
+        }
         let message = Message {
             id: new.id,
             conversation_id: new.conversation_id,
-            seq,
+            seq: 0,
             sender: new.sender,
             client_msg_id: new.client_msg_id,
             kind: new.kind,
             body: new.body,
             payload: new.payload,
             created_at: new.created_at,
+            reply_to: new.reply_to,
+            target: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Default::default(),
         };
+        let message = insert_next(conn, last_seq, message)?;
         // Sending clears the sender's draft: a new, empty version, so that the sender's other
         // devices drop what they showed, and an edit based on the old version is a conflict.
         let draft_cleared = conn
@@ -107,4 +78,55 @@ impl Write for Append {
         stored.push((new.tenant, message.clone()));
         Ok(Appended { message, duplicate: false, draft_cleared })
     }
+}
+
+/// Store `message` as `last_seq + 1`: insert it, move the conversation's summary, and move the
+/// sender's own watermarks (their own messages are never unread). Returns it with its seq.
+pub(super) fn insert_next(conn: &Connection, last_seq: u64, mut message: Message) -> StoreResult<Message> {
+    let seq = last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
+        StoreError::Backend(format!("conversation {} ran out of seqs", message.conversation_id))
+    })?;
+    message.seq = seq;
+    let m = &message;
+    let payload = payload_to_sql(m.payload.as_ref()).ctx("encoding a payload")?;
+    let reactions = reactions_to_sql(&m.reactions).ctx("encoding reactions")?;
+    conn.prepare_cached(
+        "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id, kind, body, \
+         payload, created_at, reply_to, target, edited_at, deleted, reactions) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            m.conversation_id.as_str(),
+            seq_to_sql(seq),
+            m.id.as_str(),
+            m.sender.as_str(),
+            m.client_msg_id.as_str(),
+            m.kind,
+            m.body,
+            payload,
+            m.created_at,
+            m.reply_to.map(seq_to_sql),
+            m.target.map(seq_to_sql),
+            m.edited_at,
+            m.deleted,
+            reactions
+        ])
+    })
+    .ctx("inserting a message")?;
+    // `MAX`: a message stamped by a node with a slower clock must not move the conversation
+    // back in everyone's list.
+    conn.prepare_cached(
+        "UPDATE conversations SET last_seq = ?2, last_activity = MAX(last_activity, ?3) \
+         WHERE id = ?1",
+    )
+    .and_then(|mut stmt| stmt.execute(params![m.conversation_id.as_str(), seq_to_sql(seq), m.created_at]))
+    .ctx("updating a conversation summary")?;
+    conn.prepare_cached(
+        "UPDATE members SET read_seq = ?3, delivered_seq = MAX(delivered_seq, ?3) \
+         WHERE conversation_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+    )
+    .and_then(|mut stmt| stmt.execute(params![m.conversation_id.as_str(), m.sender.as_str(), seq_to_sql(seq)]))
+    .ctx("moving the sender's read position")?;
+    Ok(message)
 }

@@ -148,6 +148,7 @@ fn copy(e: &StoreError) -> StoreError {
     match e {
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+        StoreError::Forbidden(m) => StoreError::Forbidden(m.clone()),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
     }

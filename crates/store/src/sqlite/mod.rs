@@ -17,6 +17,7 @@
 //! A write flows: `Store` method → `Writer::submit` (waits for queue room) → writer thread →
 //! batch transaction → COMMIT → [`CommitSink`] → the caller's answer.
 
+mod amend;
 mod append;
 mod batch;
 mod checkpoint;
@@ -43,7 +44,7 @@ pub use options::SqliteOptions;
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::{
-    Account, Appended, CommitSink, ConversationRecord, ConversationView, Draft, DraftSave, HistoryPage,
+    Account, Amend, Amended, Appended, CommitSink, ConversationRecord, ConversationView, Draft, DraftSave, HistoryPage,
     HistoryRange, ListCursor, NewConversation, NewMessage, Receipt, Store, StoreResult,
     Watermarks,
 };
@@ -209,6 +210,10 @@ impl Store for SqliteStore {
 
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
         self.writer.submit(append::Append(message)).await
+    }
+
+    async fn amend(&self, amend: Amend) -> StoreResult<Amended> {
+        self.writer.submit(amend::AmendMessage(amend)).await
     }
 
     async fn history(

@@ -98,9 +98,9 @@ macro_rules! view_select {
         concat!(
             "SELECT ",
             conversation_columns!(),
-            ", m.read_seq, lm.conversation_id, lm.seq, lm.id, lm.sender, lm.client_msg_id, \
-             lm.kind, lm.body, lm.payload, lm.created_at \
-             FROM members m \
+            ", m.read_seq, ",
+            message_columns!(lm),
+            " FROM members m \
              JOIN conversations c ON c.id = m.conversation_id \
              LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq \
              WHERE m.tenant = ?1 AND m.user_id = ?2 AND c.tenant = ?1 "

@@ -14,7 +14,12 @@ use crate::ConversationRecord;
 /// Columns read by [`message`], unqualified (`messages` alone in the query).
 macro_rules! message_columns {
     () => {
-        "conversation_id, seq, id, sender, client_msg_id, kind, body, payload, created_at"
+        "conversation_id, seq, id, sender, client_msg_id, kind, body, payload, created_at, \
+         reply_to, target, edited_at, deleted, reactions"
+    };
+    (lm) => {
+        "lm.conversation_id, lm.seq, lm.id, lm.sender, lm.client_msg_id, lm.kind, lm.body, \
+         lm.payload, lm.created_at, lm.reply_to, lm.target, lm.edited_at, lm.deleted, lm.reactions"
     };
 }
 pub(super) use message_columns;
@@ -43,6 +48,11 @@ pub(super) fn message(row: &Row<'_>, at: usize) -> rusqlite::Result<Message> {
         body: row.get(at + 6)?,
         payload: payload_from_sql(row, at + 7)?,
         created_at: row.get(at + 8)?,
+        reply_to: row.get(at + 9)?,
+        target: row.get(at + 10)?,
+        edited_at: row.get(at + 11)?,
+        deleted: row.get(at + 12)?,
+        reactions: reactions_from_sql(row, at + 13)?,
     })
 }
 
@@ -110,4 +120,27 @@ pub(super) fn seq_to_sql(seq: Seq) -> i64 {
 
 fn corrupt(at: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(at, Type::Text, what.into())
+}
+
+/// Reactions are stored as a JSON object (emoji → user ids), NULL when there are none.
+pub(super) fn reactions_to_sql(
+    reactions: &std::collections::BTreeMap<String, Vec<UserId>>,
+) -> rusqlite::Result<Option<String>> {
+    if reactions.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(reactions)
+        .map(Some)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn reactions_from_sql(
+    row: &Row<'_>,
+    at: usize,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<UserId>>> {
+    match row.get::<_, Option<String>>(at)? {
+        None => Ok(Default::default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| corrupt(at, format!("reactions are not valid JSON: {e}"))),
+    }
 }

@@ -96,6 +96,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, user_id)
     ) WITHOUT ROWID;
     ",
+    // 3: message lifecycle (replies, edits, deletes, reactions).
+    "
+    ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    ALTER TABLE messages ADD COLUMN target INTEGER;
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    ",
 ];
 
 /// The schema version this build writes.
