@@ -20,7 +20,10 @@ pub struct User(pub Principal);
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let services = &state.node.services;
         let principal = match bearer(parts) {
             Some(token) => services.auth.verify(token)?,
@@ -51,11 +54,16 @@ pub struct ServerKey(pub TenantId);
 impl FromRequestParts<AppState> for ServerKey {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
         match key.and_then(|k| state.node.services.auth.verify_api_key(k)) {
             Some(tenant) => Ok(Self(tenant)),
-            None => Err(ApiError::new(ErrorCode::Unauthenticated, "a valid `X-Api-Key` is required")),
+            None => {
+                Err(ApiError::new(ErrorCode::Unauthenticated, "a valid `X-Api-Key` is required"))
+            }
         }
     }
 }

@@ -35,7 +35,8 @@ pub struct PendingError(pub ErrorBody);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = status.into_response();
         if let Some(ms) = self.0.retry_after_ms {
             let secs = ms.div_ceil(1000).to_string();

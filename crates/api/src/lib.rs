@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use axum::handler::Handler;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, on};
+use axum::serve::ListenerExt;
 use chinwag_proto::error::ErrorCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -159,7 +159,10 @@ impl RouteTable {
     /// The router, once every pair of `ROUTES` has a handler.
     fn finish(self) -> Router<AppState> {
         for (method, path) in ROUTES {
-            assert!(self.added.contains(&(method, path)), "{method} {path} is in ROUTES but not served");
+            assert!(
+                self.added.contains(&(method, path)),
+                "{method} {path} is in ROUTES but not served"
+            );
         }
         self.router
     }
@@ -171,7 +174,8 @@ async fn not_found() -> ApiError {
 
 /// `405` with axum's `Allow` header, in the one error shape.
 async fn method_not_allowed() -> axum::response::Response {
-    let mut res = ApiError::new(ErrorCode::Invalid, "method not allowed on this endpoint").into_response();
+    let mut res =
+        ApiError::new(ErrorCode::Invalid, "method not allowed on this endpoint").into_response();
     *res.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     res
 }
@@ -203,7 +207,8 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
     // Graceful shutdown of hyper waits for open connections, and upgraded WebSockets count:
     // drain them in parallel so that it can finish.
     let drain = {

@@ -26,7 +26,8 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     if let Some(PendingError(body)) = res.extensions_mut().remove::<PendingError>() {
         let bytes = render(body, Some(&id));
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res.headers_mut().remove(header::CONTENT_LENGTH);
         *res.body_mut() = axum::body::Body::from(bytes);
     }

@@ -123,9 +123,6 @@ mod tests {
             });
         }
         let got: Vec<_> = rec.0.lock().iter().map(|e| e.kind.clone()).collect();
-        assert_eq!(
-            got,
-            (1..=3).map(|seq| EventKind::Message { seq }).collect::<Vec<_>>()
-        );
+        assert_eq!(got, (1..=3).map(|seq| EventKind::Message { seq }).collect::<Vec<_>>());
     }
 }

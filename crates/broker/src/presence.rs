@@ -41,13 +41,16 @@ pub trait Presence: Send + Sync + 'static {
     fn expire(&self) -> Vec<Transition>;
 }
 
+/// A user's leases: device → (expiry, the node epoch that granted it).
+type Leases = HashMap<u64, (Instant, NodeEpoch)>;
+
 /// Single-node presence: leases in a map.
 #[derive(Debug)]
 pub struct MemoryPresence {
     node: NodeEpoch,
     /// Per user: device → (lease expiry, the node epoch that granted it). Bounded by the number
     /// of connected devices, which the hub bounds per user.
-    leases: Mutex<HashMap<(TenantId, UserId), HashMap<u64, (Instant, NodeEpoch)>>>,
+    leases: Mutex<HashMap<(TenantId, UserId), Leases>>,
 }
 
 impl MemoryPresence {
@@ -139,7 +142,10 @@ mod tests {
         p.connect(&t, &u, 1, Duration::from_secs(5));
         p.connect(&t, &v, 2, Duration::from_secs(60));
         let later = Instant::now() + Duration::from_secs(6);
-        assert_eq!(p.expire_at(later), [Transition { tenant: t.clone(), user: u.clone(), online: false }]);
+        assert_eq!(
+            p.expire_at(later),
+            [Transition { tenant: t.clone(), user: u.clone(), online: false }]
+        );
         assert!(!p.is_online(&t, &u) && p.is_online(&t, &v));
         p.renew(&t, &v, 2, Duration::from_secs(1));
         assert_eq!(p.expire_at(Instant::now() + Duration::from_secs(2)).len(), 1);

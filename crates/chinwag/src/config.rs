@@ -106,10 +106,14 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.limits.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         if self.store.max_batch == 0 || self.store.read_connections == 0 {
-            bail!("invalid configuration: store.max_batch and store.read_connections must be at least 1");
+            bail!(
+                "invalid configuration: store.max_batch and store.read_connections must be at least 1"
+            );
         }
         if !self.auth.token_secret.is_empty() && self.auth.token_secret.len() < 32 {
-            bail!("invalid configuration: auth.token_secret must be at least 32 bytes (or empty to generate one)");
+            bail!(
+                "invalid configuration: auth.token_secret must be at least 32 bytes (or empty to generate one)"
+            );
         }
         if self.auth.api_keys.iter().any(|k| k.key.len() < 16) {
             bail!("invalid configuration: every auth.api_keys[].key must be at least 16 bytes");
@@ -137,7 +141,12 @@ impl Config {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
         let secret: String = (0..48)
-            .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..62)]))
+            .map(|_| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                        [rand::random_range(0..62)],
+                )
+            })
             .collect();
         write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
         Ok(secret)
@@ -167,14 +176,19 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_layers_override() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "listen = \"127.0.0.1:9000\"\n[limits]\nmax_page_size = 300\n")?;
+            jail.create_file(
+                "c.toml",
+                "listen = \"127.0.0.1:9000\"\n[limits]\nmax_page_size = 300\n",
+            )?;
             jail.set_env("CHINWAG_LIMITS__MAX_PAGE_SIZE", "400");
             jail.set_env("CHINWAG_LOG", "debug");
-            let c = Config::load(Some(Path::new("c.toml")), &Overrides::default()).map_err(|e| e.to_string())?;
+            let c = Config::load(Some(Path::new("c.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.limits.max_page_size, 400, "env beats file");
             assert_eq!(c.log, "debug");
-            let o = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
+            let o =
+                Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
             let c = Config::load(Some(Path::new("c.toml")), &o).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9100, "flags beat env and file");
             Ok(())
@@ -188,9 +202,11 @@ mod tests {
             let e = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("max_page_size"), "{e}");
             jail.create_file("unknown.toml", "lisen = \"x\"\n")?;
-            let e = Config::load(Some(Path::new("unknown.toml")), &Overrides::default()).unwrap_err();
+            let e =
+                Config::load(Some(Path::new("unknown.toml")), &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("lisen"), "{e}");
-            let e = Config::load(Some(Path::new("missing.toml")), &Overrides::default()).unwrap_err();
+            let e =
+                Config::load(Some(Path::new("missing.toml")), &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("does not exist"), "{e}");
             Ok(())
         });

@@ -74,8 +74,12 @@ pub async fn seed(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         }
     }
     println!("demo users: alice, bob, carol (password: {PASSWORD})");
-    println!("log in:  curl -s -X POST http://{listen}/v1/accounts/login -H 'content-type: application/json' \\");
+    println!(
+        "log in:  curl -s -X POST http://{listen}/v1/accounts/login -H 'content-type: application/json' \\"
+    );
     println!("           -d '{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}'");
-    println!("then open ws://{listen}/v1/ws and send {{\"type\":\"auth\",\"token\":\"<token>\",\"resume\":{{\"since\":0}}}}");
+    println!(
+        "then open ws://{listen}/v1/ws and send {{\"type\":\"auth\",\"token\":\"<token>\",\"resume\":{{\"since\":0}}}}"
+    );
     Ok(())
 }

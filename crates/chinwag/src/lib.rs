@@ -54,8 +54,11 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
         SqliteStore::open(&config.data_dir, options, sink)
             .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
     );
-    let auth = Authenticator::new(AuthConfig { token_secret: config.token_secret()?, ..config.auth.clone() })
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let auth = Authenticator::new(AuthConfig {
+        token_secret: config.token_secret()?,
+        ..config.auth.clone()
+    })
+    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     // This process is one node; its epoch is its start time, so leases of an earlier run of the
     // same node can be told apart (and dropped) by a shared presence backend.
     let epoch = NodeEpoch { node: rand::random(), epoch: chinwag_core::auth::now_millis() as u64 };
@@ -74,7 +77,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = AppState {
         node: backends.node,
-        options: ApiOptions { enable_echo: config.enable_echo, secure_cookies: config.secure_cookies },
+        options: ApiOptions {
+            enable_echo: config.enable_echo,
+            secure_cookies: config.secure_cookies,
+        },
     };
     chinwag_api::serve(listener, state, shutdown, Duration::from_millis(config.drain_timeout_ms))
         .await

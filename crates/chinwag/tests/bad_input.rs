@@ -30,7 +30,10 @@ async fn conversation_with_history(server: &TestServer) -> String {
     let conv = server.group("alice", &["bob"]).await;
     let mut alice = server.connect("alice").await;
     for i in 1..=3 {
-        assert_eq!(alice.send_msg(&conv, &format!("m{i}"), &format!("hello {i}")).await["type"], "ack");
+        assert_eq!(
+            alice.send_msg(&conv, &format!("m{i}"), &format!("hello {i}")).await["type"],
+            "ack"
+        );
     }
     conv
 }
@@ -53,8 +56,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
     let before = snapshot(&server, &conv).await;
     let max_body = server.config.limits.max_body_bytes;
     let send = |id: &str, fields: Value| {
-        let mut f =
-            json!({"type": "send", "id": id, "conversation_id": conv, "client_msg_id": "bad", "body": "x"});
+        let mut f = json!({"type": "send", "id": id, "conversation_id": conv, "client_msg_id": "bad", "body": "x"});
         for (k, v) in fields.as_object().unwrap() {
             f[k] = v.clone();
         }
@@ -110,17 +112,23 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
             Value::Null,
         ),
         (
-            format!(r#"{{"type": "history", "id": "h1", "conversation_id": "{conv}", "limit": "ten"}}"#),
+            format!(
+                r#"{{"type": "history", "id": "h1", "conversation_id": "{conv}", "limit": "ten"}}"#
+            ),
             "invalid",
             json!("h1"),
         ),
         (
-            format!(r#"{{"type": "history", "id": "h2", "conversation_id": "{conv}", "limit": 100000}}"#),
+            format!(
+                r#"{{"type": "history", "id": "h2", "conversation_id": "{conv}", "limit": 100000}}"#
+            ),
             "too_large",
             json!("h2"),
         ),
         (
-            format!(r#"{{"type": "history", "id": "h3", "conversation_id": "{conv}", "limit": 0}}"#),
+            format!(
+                r#"{{"type": "history", "id": "h3", "conversation_id": "{conv}", "limit": 0}}"#
+            ),
             "invalid",
             json!("h3"),
         ),
@@ -133,12 +141,18 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
         ),
         (r#"{"type": "resume", "id": "s1", "positions": "all"}"#.into(), "invalid", json!("s1")),
         (
-            format!(r#"{{"type": "resume", "id": "s2", "positions": [{{"conversation_id": "{conv}"}}]}}"#),
+            format!(
+                r#"{{"type": "resume", "id": "s2", "positions": [{{"conversation_id": "{conv}"}}]}}"#
+            ),
             "invalid",
             json!("s2"),
         ),
         (r#"{"type": "auth", "id": "a1"}"#.into(), "invalid", json!("a1")),
-        (r#"{"type": "auth", "id": "a2", "token": "garbage"}"#.into(), "unauthenticated", json!("a2")),
+        (
+            r#"{"type": "auth", "id": "a2", "token": "garbage"}"#.into(),
+            "unauthenticated",
+            json!("a2"),
+        ),
     ];
 
     let mut alice = server.connect("alice").await;
@@ -157,12 +171,26 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
     }
     alice.send_binary(vec![0xff, 0x00, 0x13, 0x37]).await;
     let reply = alice.recv().await;
-    assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!("malformed"), &Value::Null), "{reply}");
+    assert_eq!(
+        (&reply["error"]["code"], &reply["id"]),
+        (&json!("malformed"), &Value::Null),
+        "{reply}"
+    );
     assert_usable(&mut alice, "binary junk").await;
 
     // A burst of garbage: one error each, and nothing else changes.
-    let junk =
-        ["{", "}", "[]", "\u{0}", "{\"type\":", "💥", "{\"type\":\"send\"}", "1e99999", "{\"id\":[]}", "tru"];
+    let junk = [
+        "{",
+        "}",
+        "[]",
+        "\u{0}",
+        "{\"type\":",
+        "💥",
+        "{\"type\":\"send\"}",
+        "1e99999",
+        "{\"id\":[]}",
+        "tru",
+    ];
     for i in 0..200 {
         alice.send_text(junk[i % junk.len()]).await;
     }
@@ -188,8 +216,7 @@ async fn an_oversized_websocket_message_closes_1009_and_hurts_no_one_else() {
 
     let mut alice = server.connect("alice").await;
     let body = "x".repeat(too_big);
-    let frame =
-        json!({"type": "send", "id": 1, "conversation_id": conv, "client_msg_id": "huge", "body": body});
+    let frame = json!({"type": "send", "id": 1, "conversation_id": conv, "client_msg_id": "huge", "body": body});
     alice.send_text(&frame.to_string()).await;
     assert_eq!(alice.closed().await.code, Some(1009));
 
@@ -206,8 +233,9 @@ async fn an_oversized_websocket_message_closes_1009_and_hurts_no_one_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_frame_that_is_not_utf8_closes_1007() {
     let server = TestServer::start().await;
-    let not_utf8 =
-        || Message::Frame(Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true));
+    let not_utf8 = || {
+        Message::Frame(Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true))
+    };
     let mut bob = server.connect("bob").await;
     let mut alice = server.connect("alice").await;
     alice.ws.send(not_utf8()).await.expect("send");
@@ -257,10 +285,18 @@ async fn bad_rest_input_gets_typed_errors_and_changes_nothing() {
     post(&messages, json!({"client_msg_id": "a", "body": "x", "payload": 1, "kind": ["text"]}))
         .await
         .assert_error(400, "invalid");
-    post(&format!("/v1/conversations/{conv}/read"), json!({"seq": "all"})).await.assert_error(400, "invalid");
-    post(&format!("/v1/conversations/{conv}/read"), json!({"seq": -3})).await.assert_error(400, "invalid");
-    post("/v1/conversations", json!({"kind": "channel", "members": []})).await.assert_error(400, "invalid");
-    post("/v1/conversations", json!({"kind": "group", "members": "bob"})).await.assert_error(400, "invalid");
+    post(&format!("/v1/conversations/{conv}/read"), json!({"seq": "all"}))
+        .await
+        .assert_error(400, "invalid");
+    post(&format!("/v1/conversations/{conv}/read"), json!({"seq": -3}))
+        .await
+        .assert_error(400, "invalid");
+    post("/v1/conversations", json!({"kind": "channel", "members": []}))
+        .await
+        .assert_error(400, "invalid");
+    post("/v1/conversations", json!({"kind": "group", "members": "bob"}))
+        .await
+        .assert_error(400, "invalid");
     post(&format!("/v1/conversations/{conv}/members"), json!({"user_id": "carol", "role": "god"}))
         .await
         .assert_error(400, "invalid");
@@ -272,7 +308,10 @@ async fn bad_rest_input_gets_typed_errors_and_changes_nothing() {
     server.call(Method::GET, &long_id, auth, None).await.assert_error(413, "too_large");
 
     server.call(Method::GET, "/v1/no/such/thing", auth, None).await.assert_error(404, "not_found");
-    server.call(Method::GET, "/nothing-here", Auth::None, None).await.assert_error(404, "not_found");
+    server
+        .call(Method::GET, "/nothing-here", Auth::None, None)
+        .await
+        .assert_error(404, "not_found");
     let r = server.call(Method::PUT, &messages, auth, Some(json!({}))).await;
     r.assert_error(405, "invalid");
     assert_eq!(r.header("allow"), Some("GET,HEAD,POST"));
@@ -280,9 +319,19 @@ async fn bad_rest_input_gets_typed_errors_and_changes_nothing() {
     server.call(Method::POST, "/v1/ws", auth, None).await.assert_error(405, "invalid");
     let r = server.call(Method::GET, "/v1/ws", auth, None).await;
     r.assert_error(426, "invalid");
-    assert_eq!(r.header("upgrade"), Some("websocket"), "a plain GET learns what the endpoint wants");
-    server.call(Method::GET, &format!("{messages}?before=x"), auth, None).await.assert_error(400, "invalid");
-    server.call(Method::GET, &format!("{messages}?sort=desc"), auth, None).await.assert_error(400, "invalid");
+    assert_eq!(
+        r.header("upgrade"),
+        Some("websocket"),
+        "a plain GET learns what the endpoint wants"
+    );
+    server
+        .call(Method::GET, &format!("{messages}?before=x"), auth, None)
+        .await
+        .assert_error(400, "invalid");
+    server
+        .call(Method::GET, &format!("{messages}?sort=desc"), auth, None)
+        .await
+        .assert_error(400, "invalid");
 
     assert_eq!(snapshot(&server, &conv).await, before, "bad input changed nothing");
     server.stop().await;
@@ -323,7 +372,12 @@ async fn a_flood_is_rate_limited_then_cut_off_while_others_carry_on() {
     // Sustained flooding closes the connection; other users do not notice.
     let flood = tokio::spawn(async move {
         for i in 0..400 {
-            if alice.ws.send(Message::text(json!({"type": "ping", "id": i}).to_string())).await.is_err() {
+            if alice
+                .ws
+                .send(Message::text(json!({"type": "ping", "id": i}).to_string()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -331,7 +385,10 @@ async fn a_flood_is_rate_limited_then_cut_off_while_others_carry_on() {
     });
     let closed = flood.await.unwrap();
     assert_eq!(closed.code, Some(4009), "{closed:?}");
-    assert!(closed.reason.starts_with("retry_after_ms="), "the close says when to come back: {closed:?}");
+    assert!(
+        closed.reason.starts_with("retry_after_ms="),
+        "the close says when to come back: {closed:?}"
+    );
     assert_usable(&mut bob, "alice's flood").await;
     assert_eq!(bob.send_msg(&conv, "b1", "still here").await["type"], "ack");
 

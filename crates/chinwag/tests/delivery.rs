@@ -12,7 +12,13 @@ async fn two_users_three_devices_get_every_message_in_order() {
     let mut b1 = server.connect("bob").await;
 
     for i in 0..30 {
-        let (sender, who) = if i % 3 == 0 { (&mut b1, "b") } else if i % 3 == 1 { (&mut a1, "a1") } else { (&mut a2, "a2") };
+        let (sender, who) = if i % 3 == 0 {
+            (&mut b1, "b")
+        } else if i % 3 == 1 {
+            (&mut a1, "a1")
+        } else {
+            (&mut a2, "a2")
+        };
         let ack = sender.send_msg(&conv, &format!("{who}-{i}"), &format!("hello {i}")).await;
         assert_eq!(ack["type"], "ack", "{ack}");
         assert_eq!(ack["message"]["seq"], json!(i + 1));
@@ -42,7 +48,8 @@ async fn concurrent_senders_get_gapless_seq_and_every_device_one_order() {
     let users: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
     let others: Vec<&str> = users[1..].iter().map(String::as_str).collect();
     let conv = server.group(&users[0], &others).await;
-    let mut watchers = vec![server.connect("u0").await, server.connect("u5").await, server.connect("u19").await];
+    let mut watchers =
+        vec![server.connect("u0").await, server.connect("u5").await, server.connect("u19").await];
 
     const PER_SENDER: usize = 25;
     let mut tasks = Vec::new();
@@ -72,8 +79,10 @@ async fn concurrent_senders_get_gapless_seq_and_every_device_one_order() {
     let mut orders = Vec::new();
     for w in &mut watchers {
         let got = w.messages(n).await;
-        let order: Vec<(u64, String)> =
-            got.iter().map(|m| (m["seq"].as_u64().unwrap(), m["id"].as_str().unwrap().to_owned())).collect();
+        let order: Vec<(u64, String)> = got
+            .iter()
+            .map(|m| (m["seq"].as_u64().unwrap(), m["id"].as_str().unwrap().to_owned()))
+            .collect();
         assert!(order.windows(2).all(|p| p[1].0 == p[0].0 + 1), "delivered in seq order");
         orders.push(order);
     }

@@ -17,12 +17,22 @@ async fn mint(http: &reqwest::Client, base: &str, user: &str) -> String {
 
 /// Send messages one after another until the connection dies; return what was acknowledged
 /// (client_msg_id → (seq, id)) and the id that was in flight when it died.
-async fn sender(url: String, token: String, conv: String, name: String) -> (Vec<(String, u64, String)>, Option<String>) {
+async fn sender(
+    url: String,
+    token: String,
+    conv: String,
+    name: String,
+) -> (Vec<(String, u64, String)>, Option<String>) {
     let mut acked = Vec::new();
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async_with_config(&url, None, true).await else {
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async_with_config(&url, None, true).await
+    else {
         return (acked, None);
     };
-    if ws.send(Message::text(json!({"type": "auth", "id": 0, "token": token}).to_string())).await.is_err() {
+    if ws
+        .send(Message::text(json!({"type": "auth", "id": 0, "token": token}).to_string()))
+        .await
+        .is_err()
+    {
         return (acked, None);
     }
     let mut i = 0u64;
@@ -108,7 +118,12 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
         let mut tasks = Vec::new();
         for s in &senders {
             let token = mint(&http, &base, s).await;
-            tasks.push(tokio::spawn(sender(server.ws_url(), token, conv.clone(), format!("{s}-r{round}"))));
+            tasks.push(tokio::spawn(sender(
+                server.ws_url(),
+                token,
+                conv.clone(),
+                format!("{s}-r{round}"),
+            )));
         }
         let pause = 300 + rand_ms(round) % 700;
         tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -127,12 +142,20 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
     let base = server.url("");
     let token = mint(&http, &base, "owner").await;
     // Retrying what was in flight at each kill never duplicates (G2 across crashes).
-    let mut retry_client = chinwag_testkit::WsClient::connect_as(&server.ws_url(), &mint(&http, &base, "s0").await, None).await;
+    let mut retry_client = chinwag_testkit::WsClient::connect_as(
+        &server.ws_url(),
+        &mint(&http, &base, "s0").await,
+        None,
+    )
+    .await;
     for cid in in_flight.iter().filter(|c| c.starts_with("s0-")) {
         let ack = retry_client.send_msg(&conv, cid, "durable").await;
         assert_eq!(ack["type"], "ack", "{ack}");
         if let Some((seq, id)) = acked.get(cid) {
-            assert_eq!((ack["message"]["seq"].as_u64().unwrap(), ack["message"]["id"].as_str().unwrap()), (*seq, id.as_str()));
+            assert_eq!(
+                (ack["message"]["seq"].as_u64().unwrap(), ack["message"]["id"].as_str().unwrap()),
+                (*seq, id.as_str())
+            );
             assert_eq!(ack["duplicate"], true);
         }
     }
@@ -143,22 +166,34 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
     let mut by_cid: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     for m in &history {
         by_cid
-            .entry(format!("{}/{}", m["sender"].as_str().unwrap(), m["client_msg_id"].as_str().unwrap()))
+            .entry(format!(
+                "{}/{}",
+                m["sender"].as_str().unwrap(),
+                m["client_msg_id"].as_str().unwrap()
+            ))
             .or_default()
             .push((m["seq"].as_u64().unwrap(), m["id"].as_str().unwrap().to_owned()));
     }
     assert!(by_cid.values().all(|v| v.len() == 1), "every message stored exactly once");
     for (cid, (seq, id)) in &acked {
         let sender = cid.split('-').next().unwrap();
-        let stored = by_cid.get(&format!("{sender}/{cid}")).unwrap_or_else(|| panic!("acked {cid} was lost"));
+        let stored = by_cid
+            .get(&format!("{sender}/{cid}"))
+            .unwrap_or_else(|| panic!("acked {cid} was lost"));
         assert_eq!(stored[0], (*seq, id.clone()), "acked {cid} kept its seq and id");
     }
-    eprintln!("{} acknowledged messages over 5 SIGKILLs, {} stored, none lost", acked.len(), history.len());
+    eprintln!(
+        "{} acknowledged messages over 5 SIGKILLs, {} stored, none lost",
+        acked.len(),
+        history.len()
+    );
 }
 
 /// Spread the kill moments without a random-number dependency in the test.
 fn rand_ms(round: u64) -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let t =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+            as u64;
     t.wrapping_mul(2654435761).wrapping_add(round * 7919)
 }
 
@@ -180,7 +215,10 @@ async fn same_client_msg_id_on_one_connection_after_reconnect_and_after_restart(
     // Another user may use the same client_msg_id: it is a different message.
     let mut b = server.connect("bob").await;
     let bobs = b.send_msg(&conv, "m-1", "bob's").await;
-    assert_eq!((bobs["duplicate"].as_bool(), bobs["message"]["seq"].as_u64()), (Some(false), Some(2)));
+    assert_eq!(
+        (bobs["duplicate"].as_bool(), bobs["message"]["seq"].as_u64()),
+        (Some(false), Some(2))
+    );
     drop(a);
 
     let mut a = server.connect("alice").await;
@@ -194,7 +232,8 @@ async fn same_client_msg_id_on_one_connection_after_reconnect_and_after_restart(
     assert_eq!(restarted["message"], first["message"]);
     assert_eq!(restarted["duplicate"], true);
     let page = a.request(json!({"type": "history", "conversation_id": conv})).await;
-    let bodies: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["once", "bob's"], "one stored row per (sender, client_msg_id)");
     server.stop().await;
 }

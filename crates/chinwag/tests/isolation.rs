@@ -6,7 +6,9 @@ use std::time::Duration;
 use base64::Engine;
 use chinwag_core::auth::ApiKey;
 use chinwag_proto::ids::TenantId;
-use chinwag_testkit::{Auth, TOKEN_SECRET, TestServer, WsClient, open_with_headers, refused_status};
+use chinwag_testkit::{
+    Auth, TOKEN_SECRET, TestServer, WsClient, open_with_headers, refused_status,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -32,7 +34,11 @@ fn b64(s: &str) -> String {
 
 /// Assert that a frame is an error with this code.
 fn assert_ws_error(frame: &Value, code: &str) {
-    assert_eq!((&frame["type"], &frame["error"]["code"]), (&json!("error"), &json!(code)), "{frame}");
+    assert_eq!(
+        (&frame["type"], &frame["error"]["code"]),
+        (&json!("error"), &json!(code)),
+        "{frame}"
+    );
 }
 
 /// Ping, expect the pong as the very next frame, then expect silence: nothing of anyone else's.
@@ -50,16 +56,30 @@ async fn assert_hears_nothing(c: &mut WsClient) {
     }
 }
 
-/// A conversation of alice and bob with three messages, seen by bob's device to the end.
-async fn alice_and_bob(server: &TestServer) -> (String, WsClient) {
+/// A conversation of alice and bob with three messages, seen by bob's device to the end. Alice
+/// stays connected (her device is returned), so no presence change of hers races the test.
+async fn alice_and_bob(server: &TestServer) -> (String, WsClient, WsClient) {
     let conv = server.group("alice", &["bob"]).await;
     let mut bob = server.connect("bob").await;
     let mut alice = server.connect("alice").await;
     for i in 1..=3 {
-        assert_eq!(alice.send_msg(&conv, &format!("a{i}"), &format!("secret {i}")).await["type"], "ack");
+        assert_eq!(
+            alice.send_msg(&conv, &format!("a{i}"), &format!("secret {i}")).await["type"],
+            "ack"
+        );
     }
     bob.messages(3).await;
-    (conv, bob)
+    (conv, bob, alice)
+}
+
+/// Who is a member with which role (watermarks move with every message and are not membership).
+fn roster(conversation: &Value) -> Vec<(Value, Value)> {
+    conversation["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["user_id"].clone(), m["role"].clone()))
+        .collect()
 }
 
 /// Everything `token`'s holder can try against `conv` over WebSocket, each refused like a
@@ -78,7 +98,10 @@ async fn refused_over_ws(server: &TestServer, token: &str, conv: &str) {
         let mut ghost = frame.clone();
         ghost["conversation_id"] = json!("01GHOST");
         let ghost = c.request(ghost).await;
-        assert_eq!(reply["error"], ghost["error"], "the same answer as for an id that does not exist");
+        assert_eq!(
+            reply["error"], ghost["error"],
+            "the same answer as for an id that does not exist"
+        );
     }
     let mut request = positions.clone();
     request["type"] = json!("resume");
@@ -107,7 +130,11 @@ async fn refused_over_rest(server: &TestServer, token: &str, conv: &str) {
         (Method::GET, base.clone(), None),
         (Method::GET, format!("{base}/messages"), None),
         (Method::GET, format!("{base}/messages?after=0"), None),
-        (Method::POST, format!("{base}/messages"), Some(json!({"client_msg_id": "x", "body": "let me in"}))),
+        (
+            Method::POST,
+            format!("{base}/messages"),
+            Some(json!({"client_msg_id": "x", "body": "let me in"})),
+        ),
         (Method::POST, format!("{base}/read"), Some(json!({"seq": 3}))),
         (Method::POST, format!("{base}/members"), Some(json!({"user_id": "mallory"}))),
         (Method::PATCH, format!("{base}/members/bob"), Some(json!({"role": "member"}))),
@@ -118,16 +145,26 @@ async fn refused_over_rest(server: &TestServer, token: &str, conv: &str) {
     }
     let r = server.call(Method::GET, "/v1/conversations", auth, None).await;
     assert_eq!(r.status, 200);
-    assert!(!r.body["conversations"].as_array().unwrap().iter().any(|c| c["id"] == conv), "{}", r.body);
+    assert!(
+        !r.body["conversations"].as_array().unwrap().iter().any(|c| c["id"] == conv),
+        "{}",
+        r.body
+    );
 }
 
 /// The conversation as its members know it: members, history, bob's read position.
 async fn state_of(server: &TestServer, conv: &str) -> (Value, Value) {
     let token = server.token("bob");
-    let conversation =
-        server.call(Method::GET, &format!("/v1/conversations/{conv}"), Auth::Bearer(&token), None).await;
+    let conversation = server
+        .call(Method::GET, &format!("/v1/conversations/{conv}"), Auth::Bearer(&token), None)
+        .await;
     let history = server
-        .call(Method::GET, &format!("/v1/conversations/{conv}/messages"), Auth::Bearer(&token), None)
+        .call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&token),
+            None,
+        )
         .await;
     assert_eq!((conversation.status, history.status), (200, 200));
     (conversation.body, history.body)
@@ -136,7 +173,7 @@ async fn state_of(server: &TestServer, conv: &str) -> (Value, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_member_can_neither_read_nor_write_nor_hear_a_conversation() {
     let server = TestServer::start().await;
-    let (conv, mut bob) = alice_and_bob(&server).await;
+    let (conv, mut bob, _alice) = alice_and_bob(&server).await;
     let before = state_of(&server, &conv).await;
     let mallory = server.token("mallory");
 
@@ -151,18 +188,26 @@ async fn a_non_member_can_neither_read_nor_write_nor_hear_a_conversation() {
     assert_hears_nothing(&mut listening).await;
 
     let (conversation, history) = state_of(&server, &conv).await;
-    assert_eq!(conversation["members"], before.0["members"], "membership unchanged");
+    assert_eq!(roster(&conversation), roster(&before.0), "membership unchanged");
     assert_eq!(conversation["read_seq"], before.0["read_seq"], "bob's read position unchanged");
-    let bodies: Vec<&str> =
-        history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
-    assert_eq!(bodies, ["secret 1", "secret 2", "secret 3", "secret 4"], "nothing written by the outsider");
+    let bodies: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["secret 1", "secret 2", "secret 3", "secret 4"],
+        "nothing written by the outsider"
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_loses_access_at_once() {
     let server = TestServer::start().await;
-    let (conv, mut bob) = alice_and_bob(&server).await;
+    let (conv, mut bob, _alice) = alice_and_bob(&server).await;
     let r = server
         .call(
             Method::DELETE,
@@ -189,7 +234,7 @@ async fn another_tenant_sees_nothing_of_the_default_tenant() {
         c.auth.api_keys.push(ApiKey { key: OTHER_API_KEY.into(), tenant: TenantId::from("other") });
     })
     .await;
-    let (conv, mut bob) = alice_and_bob(&server).await;
+    let (conv, mut bob, _alice) = alice_and_bob(&server).await;
     let before = state_of(&server, &conv).await;
     // The same user ids, in another tenant.
     let other_alice = server.token_in(&TenantId::from("other"), "alice");
@@ -204,7 +249,8 @@ async fn another_tenant_sees_nothing_of_the_default_tenant() {
 
     // The other tenant's backend cannot act in the default tenant either.
     let path = format!("/v1/server/conversations/{conv}/messages");
-    let as_alice = json!({"as_user": "alice", "client_msg_id": "k", "kind": "system", "body": "injected"});
+    let as_alice =
+        json!({"as_user": "alice", "client_msg_id": "k", "kind": "system", "body": "injected"});
     server
         .call(Method::POST, &path, Auth::ApiKey(OTHER_API_KEY), Some(as_alice))
         .await
@@ -213,10 +259,16 @@ async fn another_tenant_sees_nothing_of_the_default_tenant() {
     // A direct conversation of the same pair and subject in another tenant is another conversation.
     let direct = json!({"kind": "direct", "members": ["bob"], "subject": "item:1"});
     let mine = server
-        .call(Method::POST, "/v1/conversations", Auth::Bearer(&server.token("alice")), Some(direct.clone()))
+        .call(
+            Method::POST,
+            "/v1/conversations",
+            Auth::Bearer(&server.token("alice")),
+            Some(direct.clone()),
+        )
         .await;
-    let theirs =
-        server.call(Method::POST, "/v1/conversations", Auth::Bearer(&other_alice), Some(direct)).await;
+    let theirs = server
+        .call(Method::POST, "/v1/conversations", Auth::Bearer(&other_alice), Some(direct))
+        .await;
     assert_eq!((mine.status, theirs.status), (201, 201), "{mine:?} {theirs:?}");
     assert_ne!(mine.body["conversation"]["id"], theirs.body["conversation"]["id"]);
     // Bob of `other` hears of his tenant's conversation only, and bob of `default` of his.
@@ -231,14 +283,15 @@ async fn another_tenant_sees_nothing_of_the_default_tenant() {
     assert_hears_nothing(&mut other_bob_ws).await;
 
     let (conversation, history) = state_of(&server, &conv).await;
-    assert_eq!(conversation["members"], before.0["members"]);
+    assert_eq!(roster(&conversation), roster(&before.0));
     assert_eq!(history["messages"].as_array().unwrap().len(), 4, "only alice's own four");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_are_refused_on_rest_and_websocket() {
-    let server = TestServer::start_with(|c| c.auth.jwt_hs256_secret = Some(APP_SECRET.into())).await;
+    let server =
+        TestServer::start_with(|c| c.auth.jwt_hs256_secret = Some(APP_SECRET.into())).await;
     let exp = now_secs() + 3600;
     let good = server.token("alice");
     let (head, rest) = good.split_once('.').unwrap();
@@ -256,14 +309,21 @@ async fn bad_credentials_are_refused_on_rest_and_websocket() {
             "signed with another key",
             sign(Algorithm::HS256, "some-other-secret-some-other-secret", claims("alice")),
         ),
-        ("HS512, an algorithm without a key", sign(Algorithm::HS512, TOKEN_SECRET, claims("alice"))),
+        (
+            "HS512, an algorithm without a key",
+            sign(Algorithm::HS512, TOKEN_SECRET, claims("alice")),
+        ),
         (
             "RS256 header without an RS256 key",
             format!("{}.{payload}.{signature}", b64(r#"{"alg":"RS256","typ":"JWT"}"#)),
         ),
         (
             "alg none",
-            format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims("alice").to_string())),
+            format!(
+                "{}.{}.",
+                b64(r#"{"alg":"none","typ":"JWT"}"#),
+                b64(&claims("alice").to_string())
+            ),
         ),
         (
             "alg none without the dot",
@@ -271,7 +331,11 @@ async fn bad_credentials_are_refused_on_rest_and_websocket() {
         ),
         (
             "our secret, foreign issuer",
-            sign(Algorithm::HS256, TOKEN_SECRET, json!({"sub": "alice", "exp": exp, "iss": "mallory"})),
+            sign(
+                Algorithm::HS256,
+                TOKEN_SECRET,
+                json!({"sub": "alice", "exp": exp, "iss": "mallory"}),
+            ),
         ),
         ("no exp", sign(Algorithm::HS256, TOKEN_SECRET, json!({"sub": "alice", "iss": "chinwag"}))),
         ("empty sub", sign(Algorithm::HS256, TOKEN_SECRET, claims(""))),
@@ -315,7 +379,11 @@ async fn bad_credentials_are_refused_on_rest_and_websocket() {
         let mut c = WsClient::from_ws(WsClient::open(&server.ws_url()).await);
         c.send(json!({"type": "auth", "id": 1, "token": token})).await;
         let reply = c.recv().await;
-        assert_eq!((&reply["error"]["code"], &reply["id"]), (&json!("token_expired"), &json!(1)), "{reply}");
+        assert_eq!(
+            (&reply["error"]["code"], &reply["id"]),
+            (&json!("token_expired"), &json!(1)),
+            "{reply}"
+        );
         assert_eq!(c.closed().await.code, Some(4003));
     }
 
@@ -384,7 +452,8 @@ async fn the_first_frame_must_be_auth_and_come_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upgrades_from_foreign_origins_are_refused() {
     let server =
-        TestServer::start_with(|c| c.auth.allowed_origins = vec!["https://app.example".into()]).await;
+        TestServer::start_with(|c| c.auth.allowed_origins = vec!["https://app.example".into()])
+            .await;
     let own = format!("http://{}", server.addr);
     let token = server.token("alice");
     for origin in [
@@ -446,7 +515,10 @@ async fn a_session_cookie_authenticates_the_upgrade_without_an_auth_frame() {
     let server = TestServer::start().await;
     let creds = json!({"username": "alice", "password": "correct horse"});
     assert_eq!(
-        server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds.clone())).await.status,
+        server
+            .call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds.clone()))
+            .await
+            .status,
         200
     );
     let login = server.call(Method::POST, "/v1/accounts/login", Auth::None, Some(creds)).await;
@@ -462,9 +534,10 @@ async fn a_session_cookie_authenticates_the_upgrade_without_an_auth_frame() {
     assert_eq!(pong["type"], "pong");
 
     // A forged cookie authenticates nothing: the connection waits for an `auth` frame.
-    let ws = open_with_headers(&server.ws_url(), &[("cookie", "chinwag_session=forged.token.here")])
-        .await
-        .expect("upgrade");
+    let ws =
+        open_with_headers(&server.ws_url(), &[("cookie", "chinwag_session=forged.token.here")])
+            .await
+            .expect("upgrade");
     let mut c = WsClient::from_ws(ws);
     c.send(json!({"type": "ping", "id": 1})).await;
     assert_eq!(c.recv().await["error"]["code"], "unauthenticated");

@@ -49,8 +49,10 @@ async fn live_peers_are_kept_and_silent_ones_are_reaped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiring_token_closes_the_connection_unless_refreshed() {
     let server = TestServer::start().await;
-    let mut expiring = WsClient::connect_as(&server.ws_url(), &short_token(&server, "alice", 1).await, None).await;
-    let mut refreshed = WsClient::connect_as(&server.ws_url(), &short_token(&server, "alice", 1).await, None).await;
+    let mut expiring =
+        WsClient::connect_as(&server.ws_url(), &short_token(&server, "alice", 1).await, None).await;
+    let mut refreshed =
+        WsClient::connect_as(&server.ws_url(), &short_token(&server, "alice", 1).await, None).await;
     let r = refreshed.request(json!({"type": "auth", "token": server.token("alice")})).await;
     assert_eq!(r["type"], "authed", "{r}");
     // A token of another user cannot take over the connection.

@@ -35,15 +35,25 @@ async fn sent_delivered_read_and_per_member_positions_in_a_group() {
     let seq = ack["message"]["seq"].as_u64().unwrap();
     // Bob's device gets it and confirms delivery, as SDKs do automatically.
     assert_eq!(bob.messages(1).await[0]["seq"], seq);
-    assert_eq!(bob.request(json!({"type": "received", "conversation_id": conv, "seq": seq})).await["type"], "ok");
+    assert_eq!(
+        bob.request(json!({"type": "received", "conversation_id": conv, "seq": seq})).await["type"],
+        "ok"
+    );
     for device in [&mut alice, &mut alice2] {
         let r = device.recv_type("receipt").await;
-        assert_eq!((r["user_id"].as_str(), r["delivered_seq"].as_u64(), r["read_seq"].as_u64()), (Some("bob"), Some(seq), Some(0)));
+        assert_eq!(
+            (r["user_id"].as_str(), r["delivered_seq"].as_u64(), r["read_seq"].as_u64()),
+            (Some("bob"), Some(seq), Some(0))
+        );
     }
     bob.request(json!({"type": "read", "conversation_id": conv, "seq": seq})).await;
     for device in [&mut alice, &mut alice2] {
         let r = device.recv_type("receipt").await;
-        assert_eq!((r["user_id"].as_str(), r["read_seq"].as_u64()), (Some("bob"), Some(seq)), "✓✓ read");
+        assert_eq!(
+            (r["user_id"].as_str(), r["read_seq"].as_u64()),
+            (Some("bob"), Some(seq)),
+            "✓✓ read"
+        );
     }
     // A repeated receipt that moves nothing is not broadcast.
     bob.request(json!({"type": "received", "conversation_id": conv, "seq": seq})).await;
@@ -56,33 +66,54 @@ async fn sent_delivered_read_and_per_member_positions_in_a_group() {
     for (user, read) in [("carol", 2), ("dave", 5), ("erin", 0)] {
         if read > 0 {
             let (status, _) = server
-                .rest(&server.token(user), Method::POST, &format!("/v1/conversations/{conv}/read"), Some(json!({"seq": read})))
+                .rest(
+                    &server.token(user),
+                    Method::POST,
+                    &format!("/v1/conversations/{conv}/read"),
+                    Some(json!({"seq": read})),
+                )
                 .await;
             assert_eq!(status, 200);
         }
     }
-    let (_, c) = server.rest(&server.token("alice"), Method::GET, &format!("/v1/conversations/{conv}"), None).await;
+    let (_, c) = server
+        .rest(&server.token("alice"), Method::GET, &format!("/v1/conversations/{conv}"), None)
+        .await;
     let positions: Vec<(String, u64, u64)> = c["members"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["user_id"].as_str().unwrap().to_owned(), m["delivered_seq"].as_u64().unwrap(), m["read_seq"].as_u64().unwrap()))
+        .map(|m| {
+            (
+                m["user_id"].as_str().unwrap().to_owned(),
+                m["delivered_seq"].as_u64().unwrap(),
+                m["read_seq"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let mut positions = positions;
     positions.sort();
     assert_eq!(
         positions,
-        [("alice".into(), 5, 5), ("bob".into(), 1, 1), ("carol".into(), 2, 2), ("dave".into(), 5, 5), ("erin".into(), 0, 0)]
+        [
+            ("alice".into(), 5, 5),
+            ("bob".into(), 1, 1),
+            ("carol".into(), 2, 2),
+            ("dave".into(), 5, 5),
+            ("erin".into(), 0, 0)
+        ]
     );
 
     // A device that reconnects learns the current watermarks with its resume.
     let resume = json!({"positions": [{"conversation_id": conv, "seq": 5}]});
-    let mut back = WsClient::connect_as(&server.ws_url(), &server.token("alice"), Some(resume)).await;
+    let mut back =
+        WsClient::connect_as(&server.ws_url(), &server.token("alice"), Some(resume)).await;
     let mut receipts = Vec::new();
     loop {
         let f = back.recv().await;
         match f["type"].as_str() {
-            Some("receipt") => receipts.push((f["user_id"].as_str().unwrap().to_owned(), f["read_seq"].as_u64().unwrap())),
+            Some("receipt") => receipts
+                .push((f["user_id"].as_str().unwrap().to_owned(), f["read_seq"].as_u64().unwrap())),
             Some("resumed") => break,
             _ => {}
         }
@@ -119,7 +150,8 @@ async fn unread_counts_are_exact_and_follow_the_user_across_devices() {
     assert_eq!(unread, [(fresh.clone(), 3), (conv.clone(), 30)]);
     // Sending marks everything before it read for the sender: alice's last message was seq 29,
     // so only bob's last one (seq 30) is unread for her.
-    let (_, list) = server.rest(&server.token("alice"), Method::GET, "/v1/conversations", None).await;
+    let (_, list) =
+        server.rest(&server.token("alice"), Method::GET, "/v1/conversations", None).await;
     assert_eq!(list["conversations"][0]["unread"], 1);
 
     let mut phone = server.connect("carol").await;
@@ -127,7 +159,11 @@ async fn unread_counts_are_exact_and_follow_the_user_across_devices() {
     phone.request(json!({"type": "read", "conversation_id": conv, "seq": 10})).await;
     for device in [&mut phone, &mut laptop] {
         let ev = device.recv_type("read_updated").await;
-        assert_eq!((ev["read_seq"].as_u64(), ev["unread"].as_u64()), (Some(10), Some(20)), "one event, both devices");
+        assert_eq!(
+            (ev["read_seq"].as_u64(), ev["unread"].as_u64()),
+            (Some(10), Some(20)),
+            "one event, both devices"
+        );
     }
     server.stop().await;
 }
@@ -147,7 +183,10 @@ async fn typing_expires_on_the_server_and_is_not_echoed_to_the_typist() {
 
     alice.request(json!({"type": "typing", "conversation_id": conv, "typing": true})).await;
     let started = bob.recv_type("typing").await;
-    assert_eq!((started["user_id"].as_str(), started["typing"].as_bool()), (Some("alice"), Some(true)));
+    assert_eq!(
+        (started["user_id"].as_str(), started["typing"].as_bool()),
+        (Some("alice"), Some(true))
+    );
     // The client crashes without `typing: false`: the server stops it within the lifetime.
     let t0 = std::time::Instant::now();
     let stopped = bob.recv_type("typing").await;
@@ -162,9 +201,16 @@ async fn typing_expires_on_the_server_and_is_not_echoed_to_the_typist() {
     let seen = collect(&mut bob, "typing", Duration::from_millis(300)).await;
     let states: Vec<bool> = seen.iter().map(|f| f["typing"].as_bool().unwrap()).collect();
     assert_eq!(states, [true, false]);
-    assert!(collect(&mut alice_phone, "typing", Duration::from_millis(200)).await.is_empty(), "no echo to the typist");
-    assert!(collect(&mut outsider, "typing", Duration::from_millis(100)).await.is_empty(), "no leak");
-    let r = outsider.request(json!({"type": "typing", "conversation_id": conv, "typing": true})).await;
+    assert!(
+        collect(&mut alice_phone, "typing", Duration::from_millis(200)).await.is_empty(),
+        "no echo to the typist"
+    );
+    assert!(
+        collect(&mut outsider, "typing", Duration::from_millis(100)).await.is_empty(),
+        "no leak"
+    );
+    let r =
+        outsider.request(json!({"type": "typing", "conversation_id": conv, "typing": true})).await;
     assert_eq!(r["error"]["code"], "not_found");
     server.stop().await;
 }
@@ -187,12 +233,17 @@ async fn presence_follows_devices_and_leases_and_only_co_members_see_it() {
     let a2 = server.connect("alice").await;
     drop(a1);
     let r = bob.request(json!({"type": "presence", "users": ["alice", "mallory"]})).await;
-    assert_eq!(r["users"], json!([{"user_id": "alice", "online": true}]), "mallory shares nothing with bob");
+    assert_eq!(
+        r["users"],
+        json!([{"user_id": "alice", "online": true}]),
+        "mallory shares nothing with bob"
+    );
     drop(a2);
     let ev = bob.recv_type("presence").await;
     assert_eq!(ev["online"], false);
     let last_seen = ev["last_seen"].as_i64().expect("last_seen with offline");
-    let (_, r) = server.rest(&server.token("bob"), Method::GET, "/v1/presence?users=alice", None).await;
+    let (_, r) =
+        server.rest(&server.token("bob"), Method::GET, "/v1/presence?users=alice", None).await;
     assert_eq!(r["users"][0]["last_seen"], last_seen);
     assert_eq!(r["users"][0]["online"], false);
 
@@ -218,7 +269,10 @@ async fn presence_follows_devices_and_leases_and_only_co_members_see_it() {
     assert_eq!(bob.recv_type("presence").await["online"], false);
     assert!(t0.elapsed() < Duration::from_secs(3), "offline after {:?}", t0.elapsed());
 
-    assert!(collect(&mut outsider, "presence", Duration::from_millis(200)).await.is_empty(), "no leak");
+    assert!(
+        collect(&mut outsider, "presence", Duration::from_millis(200)).await.is_empty(),
+        "no leak"
+    );
     server.stop().await;
 }
 
@@ -229,30 +283,67 @@ async fn drafts_sync_across_devices_conflict_when_stale_and_clear_on_send() {
     let mut laptop = server.connect("alice").await;
     let mut phone = server.connect("alice").await;
 
-    let saved = laptop.request(json!({"type": "draft", "conversation_id": conv, "version": 0, "body": "Hel"})).await;
-    assert_eq!((saved["type"].as_str(), saved["draft"]["version"].as_u64()), (Some("draft_saved"), Some(1)));
+    let saved = laptop
+        .request(json!({"type": "draft", "conversation_id": conv, "version": 0, "body": "Hel"}))
+        .await;
+    assert_eq!(
+        (saved["type"].as_str(), saved["draft"]["version"].as_u64()),
+        (Some("draft_saved"), Some(1))
+    );
     let synced = phone.recv_type("draft").await;
-    assert_eq!((synced["draft"]["body"].as_str(), synced["draft"]["version"].as_u64()), (Some("Hel"), Some(1)));
+    assert_eq!(
+        (synced["draft"]["body"].as_str(), synced["draft"]["version"].as_u64()),
+        (Some("Hel"), Some(1))
+    );
 
     // Both devices edit from version 1: the first wins, the second gets the current draft.
-    let first = laptop.request(json!({"type": "draft", "conversation_id": conv, "version": 1, "body": "Hello"})).await;
+    let first = laptop
+        .request(json!({"type": "draft", "conversation_id": conv, "version": 1, "body": "Hello"}))
+        .await;
     assert_eq!(first["draft"]["version"], 2);
     assert_eq!(phone.recv_type("draft").await["draft"]["version"], 2, "the phone hears the winner");
-    let second = phone.request(json!({"type": "draft", "conversation_id": conv, "version": 1, "body": "Help"})).await;
+    let second = phone
+        .request(json!({"type": "draft", "conversation_id": conv, "version": 1, "body": "Help"}))
+        .await;
     assert_eq!(second["error"]["code"], "conflict");
-    assert_eq!(second["error"]["current"], json!({"version": 2, "body": "Hello", "updated_at": first["draft"]["updated_at"]}));
+    assert_eq!(
+        second["error"]["current"],
+        json!({"version": 2, "body": "Hello", "updated_at": first["draft"]["updated_at"]})
+    );
 
     // Sending clears it everywhere.
     laptop.send_msg(&conv, "m1", "Hello").await;
     let cleared = phone.recv_type("draft").await;
-    assert_eq!((cleared["draft"]["body"].as_str(), cleared["draft"]["version"].as_u64()), (Some(""), Some(3)));
-    let r = server.call(Method::GET, &format!("/v1/conversations/{conv}/draft"), Auth::Bearer(&server.token("alice")), None).await;
+    assert_eq!(
+        (cleared["draft"]["body"].as_str(), cleared["draft"]["version"].as_u64()),
+        (Some(""), Some(3))
+    );
+    let r = server
+        .call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/draft"),
+            Auth::Bearer(&server.token("alice")),
+            None,
+        )
+        .await;
     assert_eq!(r.body["version"], 3);
     // Bob sees none of Alice's drafts, and has his own.
-    let r = server.call(Method::GET, &format!("/v1/conversations/{conv}/draft"), Auth::Bearer(&server.token("bob")), None).await;
+    let r = server
+        .call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/draft"),
+            Auth::Bearer(&server.token("bob")),
+            None,
+        )
+        .await;
     assert_eq!(r.body, json!({"version": 0, "body": "", "updated_at": 0}));
     let r = server
-        .call(Method::PUT, &format!("/v1/conversations/{conv}/draft"), Auth::Bearer(&server.token("bob")), Some(json!({"version": 5, "body": "x"})))
+        .call(
+            Method::PUT,
+            &format!("/v1/conversations/{conv}/draft"),
+            Auth::Bearer(&server.token("bob")),
+            Some(json!({"version": 5, "body": "x"})),
+        )
         .await;
     r.assert_error(409, "conflict");
     server.stop().await;
@@ -269,7 +360,9 @@ async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
     let mut alice = server.connect("alice").await;
     alice.send_msg(&conv, "m", "hi").await;
     let mut mallory = server.connect("mallory").await;
-    let other_tenant = WsClient::connect_as(&server.ws_url(), &server.token_in(&"other".into(), "zed"), None).await;
+    let other_tenant =
+        WsClient::connect_as(&server.ws_url(), &server.token_in(&"other".into(), "zed"), None)
+            .await;
     for (client, who) in [(&mut mallory, "non-member"), (&mut { other_tenant }, "other tenant")] {
         for frame in [
             json!({"type": "received", "conversation_id": conv, "seq": 1}),
@@ -286,17 +379,34 @@ async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
         (json!({"type": "typing", "conversation_id": conv, "typing": "yes"}), "invalid"),
         (json!({"type": "received", "conversation_id": conv}), "invalid"),
         (json!({"type": "draft", "conversation_id": conv, "version": -1, "body": "x"}), "invalid"),
-        (json!({"type": "draft", "conversation_id": conv, "version": 0, "body": "x".repeat(2000)}), "too_large"),
+        (
+            json!({"type": "draft", "conversation_id": conv, "version": 0, "body": "x".repeat(2000)}),
+            "too_large",
+        ),
         (json!({"type": "presence", "users": vec!["u"; 201]}), "too_large"),
     ] {
         let r = alice.request(frame.clone()).await;
         assert_eq!(r["error"]["code"], code, "{frame} → {r}");
         assert!(r["id"].is_string(), "the error names the request");
     }
-    let (_, c) = server.rest(&server.token("alice"), Method::GET, &format!("/v1/conversations/{conv}"), None).await;
-    let bob = c["members"].as_array().unwrap().iter().find(|m| m["user_id"] == "bob").unwrap().clone();
-    assert_eq!((bob["delivered_seq"].as_u64(), bob["read_seq"].as_u64()), (Some(0), Some(0)), "nothing moved");
-    let r = server.call(Method::GET, &format!("/v1/conversations/{conv}/draft"), Auth::Bearer(&server.token("alice")), None).await;
+    let (_, c) = server
+        .rest(&server.token("alice"), Method::GET, &format!("/v1/conversations/{conv}"), None)
+        .await;
+    let bob =
+        c["members"].as_array().unwrap().iter().find(|m| m["user_id"] == "bob").unwrap().clone();
+    assert_eq!(
+        (bob["delivered_seq"].as_u64(), bob["read_seq"].as_u64()),
+        (Some(0), Some(0)),
+        "nothing moved"
+    );
+    let r = server
+        .call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/draft"),
+            Auth::Bearer(&server.token("alice")),
+            None,
+        )
+        .await;
     assert_eq!(r.body["version"], 0, "no draft was stored");
     server.stop().await;
 }

@@ -22,20 +22,33 @@ async fn joins_and_removals_change_who_gets_what_live() {
     }
 
     let (status, _) = server
-        .rest(&server.token("alice"), Method::POST, &format!("/v1/conversations/{conv}/members"), Some(json!({"user_id": "carol"})))
+        .rest(
+            &server.token("alice"),
+            Method::POST,
+            &format!("/v1/conversations/{conv}/members"),
+            Some(json!({"user_id": "carol"})),
+        )
         .await;
     assert_eq!(status, 201);
     let joined = carol.recv_type("conversation").await;
     assert_eq!(joined["conversation"]["id"], json!(conv));
     let added = bob.recv_type("member_added").await;
-    assert_eq!((added["conversation_id"].as_str(), added["member"]["user_id"].as_str()), (Some(conv.as_str()), Some("carol")));
+    assert_eq!(
+        (added["conversation_id"].as_str(), added["member"]["user_id"].as_str()),
+        (Some(conv.as_str()), Some("carol"))
+    );
 
     // Carol's already-open connection now receives the conversation's messages.
     alice.send_msg(&conv, "m1", "welcome carol").await;
     assert_eq!(carol.messages(1).await[0]["body"], "welcome carol");
 
     let (status, _) = server
-        .rest(&server.token("alice"), Method::DELETE, &format!("/v1/conversations/{conv}/members/carol"), None)
+        .rest(
+            &server.token("alice"),
+            Method::DELETE,
+            &format!("/v1/conversations/{conv}/members/carol"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let removed = carol.recv_type("member_removed").await;

@@ -175,8 +175,8 @@ fn all_error_codes() -> Vec<ErrorCode> {
     ];
     for c in &all {
         match c {
-            Malformed | UnknownType | Invalid | TooLarge | Unauthenticated | TokenExpired | Forbidden
-            | NotFound | Conflict | RateLimited | Unavailable | Internal => {}
+            Malformed | UnknownType | Invalid | TooLarge | Unauthenticated | TokenExpired
+            | Forbidden | NotFound | Conflict | RateLimited | Unavailable | Internal => {}
         }
     }
     all
@@ -210,9 +210,13 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
         );
         let params: Vec<&Value> =
             op["parameters"].as_array().into_iter().flatten().map(|p| resolve(&doc, p)).collect();
-        for segment in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+        for segment in
+            path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        {
             assert!(
-                params.iter().any(|p| p["in"] == "path" && p["name"] == segment && p["required"] == true),
+                params
+                    .iter()
+                    .any(|p| p["in"] == "path" && p["name"] == segment && p["required"] == true),
                 "{method} {path}: path parameter `{segment}` is declared"
             );
         }
@@ -226,7 +230,10 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
             .collect();
         let expected: BTreeSet<&str> = if path.starts_with("/v1/server/") {
             ["apiKey"].into()
-        } else if path.starts_with("/v1/conversations") || path == "/v1/me" || path == "/v1/presence" {
+        } else if path.starts_with("/v1/conversations")
+            || path == "/v1/me"
+            || path == "/v1/presence"
+        {
             ["bearerAuth", "sessionCookie"].into()
         } else if path == "/v1/ws" {
             ["sessionCookie"].into()
@@ -239,13 +246,20 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
             let response = resolve(&doc, response);
             if status.starts_with('4') || status.starts_with('5') || status == "default" {
                 let schema = &response["content"]["application/json"]["schema"];
-                assert_eq!(schema["$ref"], "#/components/schemas/ErrorEnvelope", "{method} {path} {status}");
+                assert_eq!(
+                    schema["$ref"], "#/components/schemas/ErrorEnvelope",
+                    "{method} {path} {status}"
+                );
             }
         }
     }
 
     let codes: Vec<Value> = all_error_codes().into_iter().map(|c| json!(c.as_str())).collect();
-    assert_eq!(doc["components"]["schemas"]["ErrorCode"]["enum"], json!(codes), "the documented error codes");
+    assert_eq!(
+        doc["components"]["schemas"]["ErrorCode"]["enum"],
+        json!(codes),
+        "the documented error codes"
+    );
     let error = &doc["components"]["schemas"]["Error"];
     let fields: BTreeSet<&String> = error["properties"].as_object().unwrap().keys().collect();
     let body = serde_json::to_value(chinwag_proto::error::ErrorBody {
@@ -256,7 +270,11 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
         current: Some(json!({})),
     })
     .unwrap();
-    assert_eq!(fields, body.as_object().unwrap().keys().collect(), "the error fields as serialized");
+    assert_eq!(
+        fields,
+        body.as_object().unwrap().keys().collect(),
+        "the error fields as serialized"
+    );
 
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(
@@ -308,12 +326,19 @@ async fn every_documented_route_is_served_and_no_other_method_is() {
 
     let documented = documented(&doc);
     for (method, template) in &documented {
-        let auth =
-            if template.starts_with("/v1/server/") { Auth::ApiKey(API_KEY) } else { Auth::Bearer(&token) };
+        let auth = if template.starts_with("/v1/server/") {
+            Auth::ApiKey(API_KEY)
+        } else {
+            Auth::Bearer(&token)
+        };
         let body = matches!(method.as_str(), "POST" | "PATCH").then(|| json!({}));
         let reply = server.call(method.parse().unwrap(), &concrete(template), auth, body).await;
-        let no_endpoint = reply.status == 404 && reply.body["error"]["message"] == "no such endpoint";
-        assert!(!no_endpoint && reply.status != 405, "{method} {template} is not served: {reply:?}");
+        let no_endpoint =
+            reply.status == 404 && reply.body["error"]["message"] == "no such endpoint";
+        assert!(
+            !no_endpoint && reply.status != 405,
+            "{method} {template} is not served: {reply:?}"
+        );
         check(&doc, method, template, &reply);
     }
 
@@ -324,13 +349,20 @@ async fn every_documented_route_is_served_and_no_other_method_is() {
         if allowed.contains(&"GET") {
             allowed.push("HEAD");
         }
-        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|m| !allowed.contains(m)) {
-            let reply =
-                server.call(method.parse().unwrap(), &concrete(template), Auth::Bearer(&token), None).await;
+        for method in
+            ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|m| !allowed.contains(m))
+        {
+            let reply = server
+                .call(method.parse().unwrap(), &concrete(template), Auth::Bearer(&token), None)
+                .await;
             reply.assert_error(405, "invalid");
             let allow: BTreeSet<&str> =
                 reply.header("allow").unwrap_or("").split(',').map(str::trim).collect();
-            assert_eq!(allow, allowed.iter().copied().collect(), "{method} {template}: the Allow header");
+            assert_eq!(
+                allow,
+                allowed.iter().copied().collect(),
+                "{method} {template}: the Allow header"
+            );
         }
     }
     let reply = server.call(Method::GET, "/v1/echo", Auth::None, None).await;
@@ -373,10 +405,17 @@ async fn responses_match_their_documented_schemas() {
 
     let creds = json!({"username": "carol", "password": "correct horse", "name": "Carol"});
     let r = api
-        .call("POST", "/v1/accounts/register", "/v1/accounts/register", Auth::None, Some(creds.clone()))
+        .call(
+            "POST",
+            "/v1/accounts/register",
+            "/v1/accounts/register",
+            Auth::None,
+            Some(creds.clone()),
+        )
         .await;
     assert_eq!(r.status, 200);
-    api.call("POST", "/v1/accounts/register", "/v1/accounts/register", Auth::None, Some(creds)).await;
+    api.call("POST", "/v1/accounts/register", "/v1/accounts/register", Auth::None, Some(creds))
+        .await;
     api.call(
         "POST",
         "/v1/accounts/register",
@@ -386,11 +425,13 @@ async fn responses_match_their_documented_schemas() {
     )
     .await;
     let login = json!({"username": "carol", "password": "correct horse"});
-    let r = api.call("POST", "/v1/accounts/login", "/v1/accounts/login", Auth::None, Some(login)).await;
+    let r =
+        api.call("POST", "/v1/accounts/login", "/v1/accounts/login", Auth::None, Some(login)).await;
     let carol = r.body["token"].as_str().unwrap().to_owned();
     let wrong = json!({"username": "carol", "password": "wrong horse"});
     api.call("POST", "/v1/accounts/login", "/v1/accounts/login", Auth::None, Some(wrong)).await;
-    api.call("POST", "/v1/accounts/logout", "/v1/accounts/logout", Auth::Cookie(&carol), None).await;
+    api.call("POST", "/v1/accounts/logout", "/v1/accounts/logout", Auth::Cookie(&carol), None)
+        .await;
     api.call("GET", "/v1/me", "/v1/me", Auth::Cookie(&carol), None).await;
     api.call("GET", "/v1/me", "/v1/me", Auth::None, None).await;
 
@@ -413,8 +454,12 @@ async fn responses_match_their_documented_schemas() {
 
     let messages = format!("/v1/conversations/{conv}/messages");
     let t_messages = "/v1/conversations/{id}/messages";
-    let offer = json!({"client_msg_id": "c1", "kind": "offer", "body": "", "payload": {"amount": 5}});
-    assert_eq!(api.call("POST", t_messages, messages.clone(), a, Some(offer.clone())).await.status, 201);
+    let offer =
+        json!({"client_msg_id": "c1", "kind": "offer", "body": "", "payload": {"amount": 5}});
+    assert_eq!(
+        api.call("POST", t_messages, messages.clone(), a, Some(offer.clone())).await.status,
+        201
+    );
     assert_eq!(api.call("POST", t_messages, messages.clone(), a, Some(offer)).await.status, 200);
     let text = json!({"client_msg_id": "c2", "body": "hello"});
     api.call("POST", t_messages, messages.clone(), b, Some(text)).await;
@@ -451,19 +496,28 @@ async fn responses_match_their_documented_schemas() {
     let members = format!("/v1/conversations/{conv}/members");
     let t_members = "/v1/conversations/{id}/members";
     assert_eq!(
-        api.call("POST", t_members, members.clone(), a, Some(json!({"user_id": "dave", "role": "admin"})))
-            .await
-            .status,
+        api.call(
+            "POST",
+            t_members,
+            members.clone(),
+            a,
+            Some(json!({"user_id": "dave", "role": "admin"}))
+        )
+        .await
+        .status,
         201
     );
     assert_eq!(
-        api.call("POST", t_members, members.clone(), a, Some(json!({"user_id": "dave"}))).await.status,
+        api.call("POST", t_members, members.clone(), a, Some(json!({"user_id": "dave"})))
+            .await
+            .status,
         200
     );
     api.call("POST", t_members, members.clone(), b, Some(json!({"user_id": "erin"}))).await;
     let t_member = "/v1/conversations/{id}/members/{user}";
     api.call("PATCH", t_member, format!("{members}/bob"), a, Some(json!({"role": "admin"}))).await;
-    api.call("PATCH", t_member, format!("{members}/alice"), a, Some(json!({"role": "member"}))).await;
+    api.call("PATCH", t_member, format!("{members}/alice"), a, Some(json!({"role": "member"})))
+        .await;
     api.call("DELETE", t_member, format!("{members}/dave"), a, None).await;
     api.call("DELETE", t_member, format!("{members}/dave"), a, None).await;
 
@@ -484,16 +538,27 @@ async fn responses_match_their_documented_schemas() {
         Some(json!({"user_id": "zed"})),
     )
     .await;
-    let deal = json!({"as_user": "alice", "kind": "direct", "members": ["zed"], "subject": "deal:7"});
+    let deal =
+        json!({"as_user": "alice", "kind": "direct", "members": ["zed"], "subject": "deal:7"});
     let r = api
-        .call("POST", "/v1/server/conversations", "/v1/server/conversations", key, Some(deal.clone()))
+        .call(
+            "POST",
+            "/v1/server/conversations",
+            "/v1/server/conversations",
+            key,
+            Some(deal.clone()),
+        )
         .await;
     let deal_id = r.body["conversation"]["id"].as_str().unwrap().to_owned();
     api.call("POST", "/v1/server/conversations", "/v1/server/conversations", key, Some(deal)).await;
     let t_server_send = "/v1/server/conversations/{id}/messages";
-    let system = json!({"as_user": "alice", "client_msg_id": "s1", "kind": "system", "body": "Deal closed"});
+    let system =
+        json!({"as_user": "alice", "client_msg_id": "s1", "kind": "system", "body": "Deal closed"});
     let path = format!("/v1/server/conversations/{deal_id}/messages");
-    assert_eq!(api.call("POST", t_server_send, path.clone(), key, Some(system.clone())).await.status, 201);
+    assert_eq!(
+        api.call("POST", t_server_send, path.clone(), key, Some(system.clone())).await.status,
+        201
+    );
     assert_eq!(api.call("POST", t_server_send, path.clone(), key, Some(system)).await.status, 200);
     api.call(
         "POST",
@@ -513,7 +578,9 @@ async fn responses_match_their_documented_schemas() {
     api.call("GET", "/metrics", "/metrics", Auth::None, None).await;
     api.call("GET", "/v1/ws", "/v1/ws", Auth::None, None).await;
     let origin = [("origin", "https://evil.example")];
-    let e = open_with_headers(&server.ws_url(), &origin).await.expect_err("a foreign origin is refused");
+    let e = open_with_headers(&server.ws_url(), &origin)
+        .await
+        .expect_err("a foreign origin is refused");
     assert_eq!(chinwag_testkit::refused_status(&e).0, 403);
     open_with_headers(&server.ws_url(), &[]).await.expect("101 Switching Protocols");
     server.stop().await;
@@ -532,6 +599,9 @@ async fn responses_match_their_documented_schemas() {
     }
     let r = limited.expect("a burst over the per-user rate is limited");
     assert!(r.body["error"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{r:?}");
-    assert!(r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)), "{r:?}");
+    assert!(
+        r.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)),
+        "{r:?}"
+    );
     server.stop().await;
 }

@@ -17,11 +17,22 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 fn seqs(page: &Value) -> Vec<u64> {
-    page["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+    page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
 }
 
 /// Send over REST as `user`; asserts `201 Created`.
-async fn send(server: &TestServer, user: &str, conv: &str, client_msg_id: &str, body: &str) -> Value {
+async fn send(
+    server: &TestServer,
+    user: &str,
+    conv: &str,
+    client_msg_id: &str,
+    body: &str,
+) -> Value {
     let token = server.token(user);
     let r = server
         .call(
@@ -49,11 +60,13 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn register_login_cookie_and_me() {
     let server = TestServer::start().await;
     let creds = json!({"username": "alice", "password": "correct horse", "name": "Alice"});
-    let r = server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds.clone())).await;
+    let r =
+        server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds.clone())).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["user"], json!({"id": "alice", "tenant": "default", "name": "Alice"}));
     assert!(r.body["expires_at"].as_i64().unwrap() > chinwag_core::auth::now_millis());
-    let account = server.node.services.store.account_by_username(&"default".into(), "alice").await.unwrap();
+    let account =
+        server.node.services.store.account_by_username(&"default".into(), "alice").await.unwrap();
     assert!(
         account.unwrap().password_hash.starts_with("$argon2id$"),
         "passwords are stored as argon2id hashes"
@@ -61,9 +74,10 @@ async fn register_login_cookie_and_me() {
 
     let taken = server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds)).await;
     taken.assert_error(409, "conflict");
-    for bad in
-        [json!({"username": "a", "password": "long enough"}), json!({"username": "bob", "password": "short"})]
-    {
+    for bad in [
+        json!({"username": "a", "password": "long enough"}),
+        json!({"username": "bob", "password": "short"}),
+    ] {
         server
             .call(Method::POST, "/v1/accounts/register", Auth::None, Some(bad))
             .await
@@ -113,7 +127,9 @@ async fn a_direct_conversation_is_unique_per_pair_and_subject() {
     let (alice, bob) = (server.token("alice"), server.token("bob"));
     let create = |token: String, body: Value| {
         let server = &server;
-        async move { server.call(Method::POST, "/v1/conversations", Auth::Bearer(&token), Some(body)).await }
+        async move {
+            server.call(Method::POST, "/v1/conversations", Auth::Bearer(&token), Some(body)).await
+        }
     };
     let item42 = json!({"kind": "direct", "members": ["bob"], "subject": "item:42"});
     let first = create(alice.clone(), item42.clone()).await;
@@ -133,7 +149,8 @@ async fn a_direct_conversation_is_unique_per_pair_and_subject() {
     assert_eq!((again.status, &again.body["created"]), (200, &json!(false)), "{again:?}");
     assert_eq!(again.body["conversation"]["id"], id.as_str());
     let from_bob =
-        create(bob.clone(), json!({"kind": "direct", "members": ["alice"], "subject": "item:42"})).await;
+        create(bob.clone(), json!({"kind": "direct", "members": ["alice"], "subject": "item:42"}))
+            .await;
     assert_eq!(
         (from_bob.status, from_bob.body["conversation"]["id"].as_str()),
         (200, Some(id.as_str())),
@@ -141,7 +158,8 @@ async fn a_direct_conversation_is_unique_per_pair_and_subject() {
     );
 
     let item43 =
-        create(alice.clone(), json!({"kind": "direct", "members": ["bob"], "subject": "item:43"})).await;
+        create(alice.clone(), json!({"kind": "direct", "members": ["bob"], "subject": "item:43"}))
+            .await;
     assert_eq!(item43.status, 201, "{item43:?}");
     let plain = create(alice.clone(), json!({"kind": "direct", "members": ["bob"]})).await;
     assert_eq!(plain.status, 201, "{plain:?}");
@@ -179,12 +197,16 @@ async fn the_list_is_newest_first_with_preview_and_unread_counts() {
             send(&server, "alice", conv, &format!("{conv}-{i}"), &format!("last is {i}")).await;
         }
     }
-    let r = server.call(Method::GET, "/v1/conversations", Auth::Bearer(&server.token("bob")), None).await;
+    let r = server
+        .call(Method::GET, "/v1/conversations", Auth::Bearer(&server.token("bob")), None)
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(ids(&r.body), [c2.clone(), c3.clone(), c1.clone()]);
     assert!(r.body.get("next_cursor").is_none(), "one page: {}", r.body);
     let list = r.body["conversations"].as_array().unwrap();
-    for (c, (unread, last_body)) in list.iter().zip([(3, "last is 2"), (1, "last is 0"), (2, "last is 1")]) {
+    for (c, (unread, last_body)) in
+        list.iter().zip([(3, "last is 2"), (1, "last is 0"), (2, "last is 1")])
+    {
         assert_eq!(c["unread"], unread, "{c}");
         assert_eq!(c["last_seq"], unread);
         assert_eq!(c["read_seq"], 0);
@@ -194,8 +216,9 @@ async fn the_list_is_newest_first_with_preview_and_unread_counts() {
     }
     // A fresh conversation without messages has no preview, and comes first.
     let c4 = server.group("bob", &["alice"]).await;
-    let r =
-        server.call(Method::GET, "/v1/conversations?limit=2", Auth::Bearer(&server.token("bob")), None).await;
+    let r = server
+        .call(Method::GET, "/v1/conversations?limit=2", Auth::Bearer(&server.token("bob")), None)
+        .await;
     assert_eq!(ids(&r.body), [c4, c2]);
     assert!(r.body["conversations"][0].get("last_message").is_none(), "{}", r.body);
     assert_eq!(r.body["conversations"][0]["unread"], 0);
@@ -285,7 +308,9 @@ async fn members_and_roles_follow_the_rules() {
     let r = add(&alice, "dave", "admin").await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(role_of(&r.body, "dave"), Some(json!("admin")));
-    let r = server.call(Method::POST, &members, Auth::Bearer(&alice), Some(json!({"user_id": "dave"}))).await;
+    let r = server
+        .call(Method::POST, &members, Auth::Bearer(&alice), Some(json!({"user_id": "dave"})))
+        .await;
     assert_eq!(r.status, 200, "adding a member again changes nothing: {r:?}");
     assert_eq!(role_of(&r.body, "dave"), Some(json!("admin")));
 
@@ -307,7 +332,10 @@ async fn members_and_roles_follow_the_rules() {
     assert_eq!((r.status, role_of(&r.body, "bob")), (200, Some(json!("owner"))), "{r:?}");
     assert_eq!(remove(&alice, "alice").await.status, 204);
     let path = format!("/v1/conversations/{conv}");
-    server.call(Method::GET, &path, Auth::Bearer(&alice), None).await.assert_error(404, "not_found");
+    server
+        .call(Method::GET, &path, Auth::Bearer(&alice), None)
+        .await
+        .assert_error(404, "not_found");
     add(&alice, "alice", "member").await.assert_error(404, "not_found");
 
     assert_eq!(remove(&bob, "erin").await.status, 204, "an owner removes an admin");
@@ -331,14 +359,26 @@ async fn members_and_roles_follow_the_rules() {
             Some(json!({"kind": "direct", "members": ["bob"]})),
         )
         .await;
-    let direct_members =
-        format!("/v1/conversations/{}/members", direct.body["conversation"]["id"].as_str().unwrap());
+    let direct_members = format!(
+        "/v1/conversations/{}/members",
+        direct.body["conversation"]["id"].as_str().unwrap()
+    );
     let r = server
-        .call(Method::POST, &direct_members, Auth::Bearer(&alice), Some(json!({"user_id": "carol"})))
+        .call(
+            Method::POST,
+            &direct_members,
+            Auth::Bearer(&alice),
+            Some(json!({"user_id": "carol"})),
+        )
         .await;
     r.assert_error(400, "invalid");
     server
-        .call(Method::POST, &members, Auth::Bearer(&bob), Some(json!({"user_id": "x", "role": "king"})))
+        .call(
+            Method::POST,
+            &members,
+            Auth::Bearer(&bob),
+            Some(json!({"user_id": "x", "role": "king"})),
+        )
         .await
         .assert_error(400, "invalid");
     server.stop().await;
@@ -402,13 +442,18 @@ async fn sends_are_idempotent_and_read_positions_only_move_forward() {
     assert_eq!(first.body["message"]["seq"], 1);
     let retry = post(&alice, json!({"client_msg_id": "c1", "body": "hello, retried"})).await;
     assert_eq!((retry.status, &retry.body["duplicate"]), (200, &json!(true)), "{retry:?}");
-    assert_eq!(retry.body["message"], first.body["message"], "a retry returns the original message");
+    assert_eq!(
+        retry.body["message"], first.body["message"],
+        "a retry returns the original message"
+    );
     let live = bob_ws.messages(1).await;
     assert_eq!(live[0], first.body["message"], "REST sends reach WebSocket devices");
 
-    let offer =
-        post(&alice, json!({"client_msg_id": "c2", "kind": "offer", "body": "", "payload": {"amount": 30}}))
-            .await;
+    let offer = post(
+        &alice,
+        json!({"client_msg_id": "c2", "kind": "offer", "body": "", "payload": {"amount": 30}}),
+    )
+    .await;
     assert_eq!(offer.status, 201, "{offer:?}");
     assert_eq!(
         (&offer.body["message"]["kind"], &offer.body["message"]["payload"]),
@@ -431,8 +476,11 @@ async fn sends_are_idempotent_and_read_positions_only_move_forward() {
         .assert_error(403, "forbidden");
 
     let read = |seq: u64| {
-        let (server, path, token) = (&server, format!("/v1/conversations/{conv}/read"), bob.clone());
-        async move { server.call(Method::POST, &path, Auth::Bearer(&token), Some(json!({"seq": seq}))).await }
+        let (server, path, token) =
+            (&server, format!("/v1/conversations/{conv}/read"), bob.clone());
+        async move {
+            server.call(Method::POST, &path, Auth::Bearer(&token), Some(json!({"seq": seq}))).await
+        }
     };
     let unread = || {
         let (server, path, token) = (&server, format!("/v1/conversations/{conv}"), bob.clone());
@@ -467,7 +515,11 @@ async fn every_error_has_one_shape_naming_its_request() {
     let auth = Auth::Bearer(&alice);
     let messages = format!("/v1/conversations/{conv}/messages");
     let cases = [
-        (server.call(Method::GET, "/v1/conversations", Auth::None, None).await, 401, "unauthenticated"),
+        (
+            server.call(Method::GET, "/v1/conversations", Auth::None, None).await,
+            401,
+            "unauthenticated",
+        ),
         (
             server.call(Method::GET, "/v1/conversations", Auth::Bearer("x.y.z"), None).await,
             401,
@@ -477,19 +529,33 @@ async fn every_error_has_one_shape_naming_its_request() {
         (server.call(Method::GET, "/v1/conversations/01NOPE", auth, None).await, 404, "not_found"),
         (server.call(Method::DELETE, "/v1/me", auth, None).await, 405, "invalid"),
         (
-            server.call_raw(Method::POST, &messages, auth, Some("application/json"), b"{".to_vec()).await,
+            server
+                .call_raw(Method::POST, &messages, auth, Some("application/json"), b"{".to_vec())
+                .await,
             400,
             "malformed",
         ),
         (
-            server.call_raw(Method::POST, &messages, auth, Some("text/plain"), b"{}".to_vec()).await,
+            server
+                .call_raw(Method::POST, &messages, auth, Some("text/plain"), b"{}".to_vec())
+                .await,
             400,
             "malformed",
         ),
-        (server.call(Method::POST, &messages, auth, Some(json!({"body": 5}))).await, 400, "invalid"),
-        (server.call(Method::GET, &format!("{messages}?limit=1000"), auth, None).await, 413, "too_large"),
         (
-            server.call(Method::POST, "/v1/server/tokens", auth, Some(json!({"user_id": "x"}))).await,
+            server.call(Method::POST, &messages, auth, Some(json!({"body": 5}))).await,
+            400,
+            "invalid",
+        ),
+        (
+            server.call(Method::GET, &format!("{messages}?limit=1000"), auth, None).await,
+            413,
+            "too_large",
+        ),
+        (
+            server
+                .call(Method::POST, "/v1/server/tokens", auth, Some(json!({"user_id": "x"})))
+                .await,
             401,
             "unauthenticated",
         ),
@@ -541,8 +607,13 @@ async fn every_error_has_one_shape_naming_its_request() {
     assert_eq!(method_not_allowed.header("allow"), Some("GET,HEAD"), "{method_not_allowed:?}");
 
     // A client's own request id is used, and a request id is fresh per request otherwise.
-    let r =
-        server.http.get(server.url("/v1/nowhere")).header("x-request-id", "trace-42").send().await.unwrap();
+    let r = server
+        .http
+        .get(server.url("/v1/nowhere"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-42");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["request_id"], "trace-42");
@@ -572,7 +643,12 @@ async fn the_server_api_mints_tokens_and_sends_system_messages() {
 
     let body = json!({"user_id": "zed"});
     let wrong = server
-        .call(Method::POST, "/v1/server/tokens", Auth::ApiKey("not-the-key-0123456789"), Some(body.clone()))
+        .call(
+            Method::POST,
+            "/v1/server/tokens",
+            Auth::ApiKey("not-the-key-0123456789"),
+            Some(body.clone()),
+        )
         .await;
     wrong.assert_error(401, "unauthenticated");
     server
@@ -588,17 +664,21 @@ async fn the_server_api_mints_tokens_and_sends_system_messages() {
         .await
         .assert_error(400, "invalid");
 
-    let deal = json!({"as_user": "alice", "kind": "direct", "members": ["zed"], "subject": "deal:7"});
+    let deal =
+        json!({"as_user": "alice", "kind": "direct", "members": ["zed"], "subject": "deal:7"});
     let r = server.call(Method::POST, "/v1/server/conversations", key, Some(deal.clone())).await;
     assert_eq!((r.status, &r.body["created"]), (201, &json!(true)), "{r:?}");
     let conv = r.body["conversation"]["id"].as_str().unwrap().to_owned();
     let r = server.call(Method::POST, "/v1/server/conversations", key, Some(deal)).await;
-    assert_eq!((r.status, r.body["conversation"]["id"].as_str()), (200, Some(conv.as_str())), "{r:?}");
+    assert_eq!(
+        (r.status, r.body["conversation"]["id"].as_str()),
+        (200, Some(conv.as_str())),
+        "{r:?}"
+    );
     assert_eq!(zed.recv_type("conversation").await["conversation"]["id"], conv.as_str());
 
     let path = format!("/v1/server/conversations/{conv}/messages");
-    let system =
-        json!({"as_user": "alice", "client_msg_id": "sys-1", "kind": "system", "body": "Deal closed"});
+    let system = json!({"as_user": "alice", "client_msg_id": "sys-1", "kind": "system", "body": "Deal closed"});
     let r = server.call(Method::POST, &path, key, Some(system.clone())).await;
     assert_eq!((r.status, &r.body["message"]["kind"]), (201, &json!("system")), "{r:?}");
     assert_eq!(r.body["message"]["sender"], "alice");
@@ -630,8 +710,7 @@ async fn the_server_api_mints_tokens_and_sends_system_messages() {
         )
         .await;
     r.assert_error(403, "forbidden");
-    let frame =
-        json!({"type": "send", "conversation_id": conv, "client_msg_id": "z", "kind": "system", "body": "x"});
+    let frame = json!({"type": "send", "conversation_id": conv, "client_msg_id": "z", "kind": "system", "body": "x"});
     let r = zed.request(frame).await;
     assert_eq!((&r["type"], &r["error"]["code"]), (&json!("error"), &json!("forbidden")), "{r}");
     server.stop().await;
@@ -648,7 +727,12 @@ async fn health_readiness_and_metrics_that_move() {
     let scrape = || async {
         let r = server.http.get(server.url("/metrics")).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
         r.text().await.unwrap()
     };
     let before = scrape().await;
@@ -707,6 +791,9 @@ async fn password_guessing_is_rate_limited_per_username() {
     assert!(error["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
     // Another username is not affected.
     let other = json!({"username": "someone-else", "password": "whatever-123"});
-    server.call(Method::POST, "/v1/accounts/login", Auth::None, Some(other)).await.assert_error(401, "unauthenticated");
+    server
+        .call(Method::POST, "/v1/accounts/login", Auth::None, Some(other))
+        .await
+        .assert_error(401, "unauthenticated");
     server.stop().await;
 }

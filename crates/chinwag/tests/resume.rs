@@ -80,12 +80,17 @@ async fn resume_learns_new_conversations_and_caps_long_replays() {
     // The reply comes after the replay; the replay stopped at the cap.
     assert_eq!(r["type"], "resumed", "{r}");
     let c = &r["conversations"][0];
-    assert_eq!((c["to_seq"].as_u64(), c["last_seq"].as_u64(), c["complete"].as_bool()), (Some(50), Some(120), Some(false)));
+    assert_eq!(
+        (c["to_seq"].as_u64(), c["last_seq"].as_u64(), c["complete"].as_bool()),
+        (Some(50), Some(120), Some(false))
+    );
     let cursor = r["cursor"].as_i64().unwrap();
     let replayed = bob.messages(50).await;
     assert_eq!(replayed.first().unwrap()["seq"], 1);
     // The rest through history, from where the replay stopped.
-    let page = bob.request(json!({"type": "history", "conversation_id": known, "after": 50, "limit": 200})).await;
+    let page = bob
+        .request(json!({"type": "history", "conversation_id": known, "after": 50, "limit": 200}))
+        .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 70);
     assert_eq!(page["has_more"], false);
     drop(bob);
@@ -100,7 +105,12 @@ async fn resume_learns_new_conversations_and_caps_long_replays() {
     let msgs = bob.messages(5).await;
     assert!(msgs.iter().all(|m| m["conversation_id"] == json!(fresh)));
     let r = bob.recv_type("resumed").await;
-    let ids: BTreeSet<&str> = r["conversations"].as_array().unwrap().iter().map(|c| c["conversation_id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = r["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["conversation_id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(fresh.as_str()) && !ids.contains(known.as_str()), "{r}");
     server.stop().await;
 }

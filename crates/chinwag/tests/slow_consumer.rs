@@ -16,7 +16,11 @@ const TOTAL: u64 = (SENDERS * PER_SENDER) as u64;
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -26,7 +30,9 @@ async fn tiny_window_client(server: &TestServer, user: &str) -> WsClient {
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(server.addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(server.ws_url(), MaybeTlsStream::Plain(stream)).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(server.ws_url(), MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
     let mut c = WsClient::from_ws(ws);
     c.send(json!({"type": "auth", "id": 1, "token": server.token(user)})).await;
     assert_eq!(c.recv().await["type"], "authed");
@@ -46,7 +52,10 @@ async fn pipelined_sender(url: String, token: String, conv: String, name: String
     });
     let mut acks = 0;
     while acks < PER_SENDER {
-        let t = match stream.next().await { Some(Ok(Message::Text(t))) => t, other => panic!("sender lost its connection after {acks} acks: {other:?}") };
+        let t = match stream.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            other => panic!("sender lost its connection after {acks} acks: {other:?}"),
+        };
         let v: Value = serde_json::from_str(&t).unwrap();
         match v["type"].as_str() {
             Some("ack") => acks += 1,
@@ -82,7 +91,11 @@ async fn a_stalled_reader_is_cut_off_others_get_everything_and_it_recovers() {
         while next <= TOTAL {
             let v = bob.recv().await;
             if v["type"] == "message" {
-                assert_eq!(v["message"]["seq"].as_u64(), Some(next), "bob sees every message in order");
+                assert_eq!(
+                    v["message"]["seq"].as_u64(),
+                    Some(next),
+                    "bob sees every message in order"
+                );
                 next += 1;
             }
         }
@@ -90,7 +103,12 @@ async fn a_stalled_reader_is_cut_off_others_get_everything_and_it_recovers() {
     let rss_before = rss_kib();
     let mut tasks = Vec::new();
     for s in &senders {
-        tasks.push(tokio::spawn(pipelined_sender(server.ws_url(), server.token(s), conv.clone(), s.clone())));
+        tasks.push(tokio::spawn(pipelined_sender(
+            server.ws_url(),
+            server.token(s),
+            conv.clone(),
+            s.clone(),
+        )));
     }
     for t in tasks {
         t.await.unwrap();
@@ -114,22 +132,36 @@ async fn a_stalled_reader_is_cut_off_others_get_everything_and_it_recovers() {
     let mut seen = Vec::new();
     let closed = loop {
         match carol.try_recv(Duration::from_secs(10)).await {
-            Ok(Some(v)) if v["type"] == "message" => seen.push(v["message"]["seq"].as_u64().unwrap()),
+            Ok(Some(v)) if v["type"] == "message" => {
+                seen.push(v["message"]["seq"].as_u64().unwrap())
+            }
             Ok(Some(_)) => {}
             Ok(None) => panic!("carol was neither closed nor fed"),
             Err(closed) => break closed,
         }
     };
     assert_eq!(closed.code, Some(4008), "slow_consumer close code: {closed:?}");
-    assert_eq!(seen, (1..=seen.len() as u64).collect::<Vec<_>>(), "what arrived is a gapless prefix");
+    assert_eq!(
+        seen,
+        (1..=seen.len() as u64).collect::<Vec<_>>(),
+        "what arrived is a gapless prefix"
+    );
     assert!((seen.len() as u64) < TOTAL);
 
     let last = seen.last().copied().unwrap_or(0);
     let resume = json!({"positions": [{"conversation_id": conv, "seq": last}]});
-    let mut carol = WsClient::connect_as(&server.ws_url(), &server.token("carol"), Some(resume)).await;
+    let mut carol =
+        WsClient::connect_as(&server.ws_url(), &server.token("carol"), Some(resume)).await;
     let rest = carol.messages((TOTAL - last) as usize).await;
     let rest: Vec<u64> = rest.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    assert_eq!(rest, (last + 1..=TOTAL).collect::<Vec<_>>(), "carol recovers everything, once, in order");
-    eprintln!("carol had {} of {TOTAL} when cut off; overflows={overflows}; rss growth {rss_growth_mib} MiB", seen.len());
+    assert_eq!(
+        rest,
+        (last + 1..=TOTAL).collect::<Vec<_>>(),
+        "carol recovers everything, once, in order"
+    );
+    eprintln!(
+        "carol had {} of {TOTAL} when cut off; overflows={overflows}; rss growth {rss_growth_mib} MiB",
+        seen.len()
+    );
     server.stop().await;
 }

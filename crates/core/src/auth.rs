@@ -121,16 +121,32 @@ impl Authenticator {
             return Err("auth.token_secret must be at least 32 bytes".into());
         }
         let secret = config.token_secret.as_bytes();
-        let pem = |what: &str, pem: &Option<String>, f: fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>| {
+        let pem = |what: &str,
+                   pem: &Option<String>,
+                   f: fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>| {
             pem.as_ref()
-                .map(|p| f(p.as_bytes()).map_err(|e| format!("auth.{what}: not a valid PEM public key: {e}")))
+                .map(|p| {
+                    f(p.as_bytes())
+                        .map_err(|e| format!("auth.{what}: not a valid PEM public key: {e}"))
+                })
                 .transpose()
         };
         Ok(Self {
             own_key: (EncodingKey::from_secret(secret), DecodingKey::from_secret(secret)),
-            app_hs256: config.jwt_hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes())),
-            app_rs256: pem("jwt_rs256_public_key", &config.jwt_rs256_public_key, DecodingKey::from_rsa_pem)?,
-            app_es256: pem("jwt_es256_public_key", &config.jwt_es256_public_key, DecodingKey::from_ec_pem)?,
+            app_hs256: config
+                .jwt_hs256_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.as_bytes())),
+            app_rs256: pem(
+                "jwt_rs256_public_key",
+                &config.jwt_rs256_public_key,
+                DecodingKey::from_rsa_pem,
+            )?,
+            app_es256: pem(
+                "jwt_es256_public_key",
+                &config.jwt_es256_public_key,
+                DecodingKey::from_ec_pem,
+            )?,
             config,
         })
     }
@@ -157,7 +173,9 @@ impl Authenticator {
             iss: Some(CHINWAG_ISSUER.into()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.own_key.0)
-            .map_err(|e| ServiceError::new(ErrorCode::Internal, format!("token signing failed: {e}")))?;
+            .map_err(|e| {
+                ServiceError::new(ErrorCode::Internal, format!("token signing failed: {e}"))
+            })?;
         Ok((token, (exp as i64) * 1000))
     }
 
@@ -207,8 +225,12 @@ impl Authenticator {
                         ErrorKind::ExpiredSignature => {
                             ServiceError::new(ErrorCode::TokenExpired, "token has expired")
                         }
-                        ErrorKind::InvalidIssuer => ServiceError::unauthenticated("token issuer is not accepted"),
-                        ErrorKind::InvalidAudience => ServiceError::unauthenticated("token audience is not accepted"),
+                        ErrorKind::InvalidIssuer => {
+                            ServiceError::unauthenticated("token issuer is not accepted")
+                        }
+                        ErrorKind::InvalidAudience => {
+                            ServiceError::unauthenticated("token audience is not accepted")
+                        }
                         ErrorKind::MissingRequiredClaim(c) => {
                             ServiceError::unauthenticated(format!("token lacks the `{c}` claim"))
                         }
@@ -243,7 +265,8 @@ impl Authenticator {
 }
 
 fn principal_from(c: Claims) -> Result<Principal, ServiceError> {
-    let bad = |what: &str| ServiceError::unauthenticated(format!("token claim `{what}` is invalid"));
+    let bad =
+        |what: &str| ServiceError::unauthenticated(format!("token claim `{what}` is invalid"));
     if c.sub.is_empty() || c.sub.len() > 256 {
         return Err(bad("sub"));
     }
@@ -280,7 +303,9 @@ pub fn hash_password(password: &str) -> Result<String, ServiceError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ServiceError::new(ErrorCode::Internal, format!("password hashing failed: {e}")))
+        .map_err(|e| {
+            ServiceError::new(ErrorCode::Internal, format!("password hashing failed: {e}"))
+        })
 }
 
 /// Check a password against an argon2 hash (CPU-heavy: call from a blocking thread).
@@ -309,7 +334,10 @@ mod tests {
         let a = auth();
         let (t, _) = a.issue(&"acme".into(), &"alice".into(), Some("Alice"), None).unwrap();
         let p = a.verify(&t).unwrap();
-        assert_eq!((p.tenant.as_str(), p.user.as_str(), p.name.as_deref()), ("acme", "alice", Some("Alice")));
+        assert_eq!(
+            (p.tenant.as_str(), p.user.as_str(), p.name.as_deref()),
+            ("acme", "alice", Some("Alice"))
+        );
     }
 
     #[test]

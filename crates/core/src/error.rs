@@ -33,7 +33,10 @@ impl ServiceError {
         Self::new(ErrorCode::Unauthenticated, message)
     }
     pub fn rate_limited(retry_after_ms: u64) -> Self {
-        Self { retry_after_ms: Some(retry_after_ms), ..Self::new(ErrorCode::RateLimited, "rate limit exceeded") }
+        Self {
+            retry_after_ms: Some(retry_after_ms),
+            ..Self::new(ErrorCode::RateLimited, "rate limit exceeded")
+        }
     }
 
     pub fn to_body(&self) -> ErrorBody {

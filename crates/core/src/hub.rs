@@ -127,7 +127,11 @@ impl Hub {
         let added: Vec<ConversationId> = {
             let mut users = self.users[self.shard(&key)].lock();
             let Some(entry) = users.get_mut(&key) else { return };
-            conversations.iter().filter(|c| entry.conversations.insert((*c).clone())).cloned().collect()
+            conversations
+                .iter()
+                .filter(|c| entry.conversations.insert((*c).clone()))
+                .cloned()
+                .collect()
         };
         for c in added {
             let ckey = (tenant.clone(), c);
@@ -241,7 +245,11 @@ mod tests {
         hub.register(&t, &"b".into(), b1).unwrap();
         hub.join_many(&t, &"a".into(), &["c1".into()]);
 
-        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 1 }, b"m1"));
+        hub.receive(&ev(
+            Topic::Conversation(t.clone(), "c1".into()),
+            EventKind::Message { seq: 1 },
+            b"m1",
+        ));
         assert_eq!(&a1r.try_recv().unwrap().frame[..], b"m1");
         assert_eq!(a2r.try_recv().unwrap().message.unwrap().1, 1);
         assert!(b1r.try_recv().is_none(), "b is not a member");
@@ -249,7 +257,11 @@ mod tests {
         // b joins through a user event, then receives conversation events.
         hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Joined("c1".into()), b"j"));
         assert_eq!(&b1r.try_recv().unwrap().frame[..], b"j");
-        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 2 }, b"m2"));
+        hub.receive(&ev(
+            Topic::Conversation(t.clone(), "c1".into()),
+            EventKind::Message { seq: 2 },
+            b"m2",
+        ));
         assert_eq!(&b1r.try_recv().unwrap().frame[..], b"m2");
 
         // Another tenant's conversation with the same id reaches nobody here.
@@ -260,7 +272,11 @@ mod tests {
         hub.unregister(&t, &"a".into(), d2);
         assert_eq!(hub.device_count(&t, &"a".into()), 1);
         hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Left("c1".into()), b"l"));
-        hub.receive(&ev(Topic::Conversation(t.clone(), "c1".into()), EventKind::Message { seq: 3 }, b"m3"));
+        hub.receive(&ev(
+            Topic::Conversation(t.clone(), "c1".into()),
+            EventKind::Message { seq: 3 },
+            b"m3",
+        ));
         assert_eq!(&b1r.try_recv().unwrap().frame[..], b"l");
         assert!(b1r.try_recv().is_none(), "b left");
     }

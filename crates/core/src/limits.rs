@@ -112,7 +112,9 @@ impl Limits {
             return Err("limits.default_page_size must not exceed limits.max_page_size".into());
         }
         if self.max_body_bytes + 1024 > self.max_frame_bytes {
-            return Err("limits.max_frame_bytes must exceed limits.max_body_bytes by at least 1024".into());
+            return Err(
+                "limits.max_frame_bytes must exceed limits.max_body_bytes by at least 1024".into(),
+            );
         }
         if self.idle_timeout_ms <= self.heartbeat_ms {
             return Err("limits.idle_timeout_ms must be longer than limits.heartbeat_ms".into());

@@ -49,13 +49,21 @@ impl Metrics {
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
         registry.register("frames_in", "WebSocket frames received", m.frames_in.clone());
         registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());
-        registry.register("messages_stored", "Messages committed to the store", m.messages_stored.clone());
+        registry.register(
+            "messages_stored",
+            "Messages committed to the store",
+            m.messages_stored.clone(),
+        );
         registry.register(
             "queue_overflows",
             "Connections cut off as slow consumers (outbound queue overflow)",
             m.queue_overflows.clone(),
         );
-        registry.register("fanout_seconds", "Time to queue one event for every local device", m.fanout_seconds.clone());
+        registry.register(
+            "fanout_seconds",
+            "Time to queue one event for every local device",
+            m.fanout_seconds.clone(),
+        );
         registry.register(
             "store_append_seconds",
             "Store append latency including group commit",

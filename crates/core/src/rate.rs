@@ -17,7 +17,12 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self { rate: rate_per_sec as f64, burst: burst as f64, tokens: burst as f64, at: Instant::now() }
+        Self {
+            rate: rate_per_sec as f64,
+            burst: burst as f64,
+            tokens: burst as f64,
+            at: Instant::now(),
+        }
     }
 
     /// Take a token at `now`; on refusal, how long until one is available.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use chinwag_proto::PROTOCOL_VERSION;
 use chinwag_proto::close::{self, CloseCode};
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::{
@@ -18,7 +19,6 @@ use chinwag_proto::frames::{
 };
 use chinwag_proto::ids::{ConversationId, RequestId, Seq};
 use chinwag_proto::model::Message;
-use chinwag_proto::PROTOCOL_VERSION;
 use chinwag_store::{HistoryRange, Receipt};
 use chinwag_ws::{WebSocket, WsError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -74,9 +74,7 @@ where
     };
     let ttl = services.presence_ttl();
     if services.presence.connect(&principal.tenant, &principal.user, device.0, ttl) {
-        if let Err(e) = services.presence_changed(&principal.tenant, &principal.user, true).await {
-            tracing::warn!(error = %e, "could not publish presence");
-        }
+        announce_presence(&services, &principal, true).await;
     }
     let mut session = Session {
         ws,
@@ -85,7 +83,10 @@ where
         device,
         rx,
         sent: HashMap::new(),
-        bucket: TokenBucket::new(limits.requests_per_second, limits.requests_per_second.saturating_mul(2)),
+        bucket: TokenBucket::new(
+            limits.requests_per_second,
+            limits.requests_per_second.saturating_mul(2),
+        ),
         strikes: 0,
         last_heard: Instant::now(),
     };
@@ -93,9 +94,14 @@ where
     let s = &session;
     s.node.services.hub.unregister(&s.principal.tenant, &s.principal.user, s.device);
     if services.presence.disconnect(&s.principal.tenant, &s.principal.user, s.device.0) {
-        if let Err(e) = services.presence_changed(&s.principal.tenant, &s.principal.user, false).await {
-            tracing::warn!(error = %e, "could not publish presence");
-        }
+        announce_presence(&services, &s.principal, false).await;
+    }
+}
+
+/// Tell co-members; a failure (storage down) only costs them the event, so it is logged.
+async fn announce_presence(services: &crate::services::Services, p: &Principal, online: bool) {
+    if let Err(e) = services.presence_changed(&p.tenant, &p.user, online).await {
+        tracing::warn!(error = %e, "could not publish presence");
     }
 }
 
@@ -131,19 +137,31 @@ where
             Ok(ClientFrame::Auth { id, token, resume }) => match services.auth.verify(&token) {
                 Ok(p) => return Some((p, id, resume)),
                 Err(e) => {
-                    let code = if e.code == ErrorCode::TokenExpired { close::TOKEN_EXPIRED } else { close::AUTH_FAILED };
+                    let code = if e.code == ErrorCode::TokenExpired {
+                        close::TOKEN_EXPIRED
+                    } else {
+                        close::AUTH_FAILED
+                    };
                     (ServerFrame::Error { id, error: e.to_body() }, code)
                 }
             },
             Ok(other) => (
-                refuse(other.request_id().cloned(), ErrorCode::Unauthenticated, "the first frame must be `auth`"),
+                refuse(
+                    other.request_id().cloned(),
+                    ErrorCode::Unauthenticated,
+                    "the first frame must be `auth`",
+                ),
                 close::AUTH_FAILED,
             ),
             Err(e) => (refuse(e.id, e.code, &e.message), close::AUTH_FAILED),
         },
         Ok(Ok(chinwag_ws::Message::Close(_))) => return None,
         Ok(Ok(_)) => (
-            refuse(None, ErrorCode::Unauthenticated, "the first frame must be a JSON `auth` text frame"),
+            refuse(
+                None,
+                ErrorCode::Unauthenticated,
+                "the first frame must be a JSON `auth` text frame",
+            ),
             close::AUTH_FAILED,
         ),
     };
@@ -331,15 +349,35 @@ where
         };
         let who = self.principal.clone();
         let reply = match frame {
-            ClientFrame::Auth { id, token, resume } => return self.refresh(id, &token, resume).await,
+            ClientFrame::Auth { id, token, resume } => {
+                return self.refresh(id, &token, resume).await;
+            }
             ClientFrame::Resume { id, request } => return self.resume(id, request).await,
-            ClientFrame::Send { id, conversation_id, client_msg_id, kind, body, payload, reply_to } => services
-                .send(&who, SendInput { conversation_id, client_msg_id, kind, body, payload, reply_to })
+            ClientFrame::Send {
+                id,
+                conversation_id,
+                client_msg_id,
+                kind,
+                body,
+                payload,
+                reply_to,
+            } => services
+                .send(
+                    &who,
+                    SendInput { conversation_id, client_msg_id, kind, body, payload, reply_to },
+                )
                 .await
-                .map(|a| ServerFrame::Ack { id: id.clone(), message: a.message, duplicate: a.duplicate }),
+                .map(|a| ServerFrame::Ack {
+                    id: id.clone(),
+                    message: a.message,
+                    duplicate: a.duplicate,
+                }),
             ClientFrame::Edit { id, conversation_id, seq, client_msg_id, body } => {
                 let change = Change::Edit { body };
-                services.amend(&who, &conversation_id, seq, client_msg_id, change).await.map(|a| amended(id.clone(), a))
+                services
+                    .amend(&who, &conversation_id, seq, client_msg_id, change)
+                    .await
+                    .map(|a| amended(id.clone(), a))
             }
             ClientFrame::Delete { id, conversation_id, seq, client_msg_id } => services
                 .amend(&who, &conversation_id, seq, client_msg_id, Change::Delete)
@@ -347,7 +385,10 @@ where
                 .map(|a| amended(id.clone(), a)),
             ClientFrame::React { id, conversation_id, seq, client_msg_id, emoji, add } => {
                 let change = Change::React { emoji, add };
-                services.amend(&who, &conversation_id, seq, client_msg_id, change).await.map(|a| amended(id.clone(), a))
+                services
+                    .amend(&who, &conversation_id, seq, client_msg_id, change)
+                    .await
+                    .map(|a| amended(id.clone(), a))
             }
             ClientFrame::History { id, conversation_id, before, after, limit } => services
                 .history(&who, &conversation_id, before, after, limit)
@@ -358,16 +399,18 @@ where
                     messages: page.messages,
                     has_more: page.has_more,
                 }),
-            ClientFrame::Read { id, conversation_id, seq } => {
-                services.mark_read(&who, &conversation_id, seq).await.map(|_| ServerFrame::Ok { id: id.clone() })
-            }
+            ClientFrame::Read { id, conversation_id, seq } => services
+                .mark_read(&who, &conversation_id, seq)
+                .await
+                .map(|_| ServerFrame::Ok { id: id.clone() }),
             ClientFrame::Received { id, conversation_id, seq } => services
                 .receipt(&who, &conversation_id, Receipt::Delivered, seq)
                 .await
                 .map(|_| ServerFrame::Ok { id: id.clone() }),
-            ClientFrame::Typing { id, conversation_id, typing } => {
-                services.typing(&who, &conversation_id, typing).await.map(|()| ServerFrame::Ok { id: id.clone() })
-            }
+            ClientFrame::Typing { id, conversation_id, typing } => services
+                .typing(&who, &conversation_id, typing)
+                .await
+                .map(|()| ServerFrame::Ok { id: id.clone() }),
             ClientFrame::Draft { id, conversation_id, version, body } => services
                 .save_draft(&who, &conversation_id, version, body)
                 .await
@@ -376,7 +419,9 @@ where
                 .presence_of(&who, &users)
                 .await
                 .map(|users| ServerFrame::PresenceState { id: id.clone(), users }),
-            ClientFrame::Ping { id, ts } => Ok(ServerFrame::Pong { id: id.clone(), ts, server_ts: now_millis() }),
+            ClientFrame::Ping { id, ts } => {
+                Ok(ServerFrame::Pong { id: id.clone(), ts, server_ts: now_millis() })
+            }
         };
         let frame = reply.unwrap_or_else(|e| ServerFrame::Error { id, error: e.to_body() });
         self.write(frame).await
@@ -405,7 +450,12 @@ where
     }
 
     /// A later `auth`: a fresh token for the same user extends the session.
-    async fn refresh(&mut self, id: Option<RequestId>, token: &str, resume: Option<ResumeRequest>) -> Flow {
+    async fn refresh(
+        &mut self,
+        id: Option<RequestId>,
+        token: &str,
+        resume: Option<ResumeRequest>,
+    ) -> Flow {
         match self.node.services.auth.verify(token) {
             Ok(p) if p.tenant == self.principal.tenant && p.user == self.principal.user => {
                 self.principal = p;
@@ -416,8 +466,12 @@ where
                 }
             }
             Ok(_) => {
-                self.write(ServerFrame::error(id, ErrorCode::Forbidden, "a refreshed token must name the same user"))
-                    .await
+                self.write(ServerFrame::error(
+                    id,
+                    ErrorCode::Forbidden,
+                    "a refreshed token must name the same user",
+                ))
+                .await
             }
             Err(e) => self.write(ServerFrame::Error { id, error: e.to_body() }).await,
         }
@@ -451,7 +505,12 @@ where
             loop {
                 let page = match services
                     .store
-                    .history(&who.tenant, &item.conversation_id, HistoryRange::After(at), REPLAY_PAGE.min(cap - count))
+                    .history(
+                        &who.tenant,
+                        &item.conversation_id,
+                        HistoryRange::After(at),
+                        REPLAY_PAGE.min(cap - count),
+                    )
                     .await
                 {
                     Ok(p) => p,
@@ -481,7 +540,12 @@ where
         }
         // Current watermarks of every resumed conversation, so that no message state is stale.
         let mut known: Vec<ConversationId> = Vec::new();
-        for c in req.positions.iter().map(|p| &p.conversation_id).chain(results.iter().map(|r| &r.conversation_id)) {
+        for c in req
+            .positions
+            .iter()
+            .map(|p| &p.conversation_id)
+            .chain(results.iter().map(|r| &r.conversation_id))
+        {
             if !plan.unavailable.contains(c) && !known.contains(c) {
                 known.push(c.clone());
             }
@@ -556,7 +620,9 @@ where
     where
         F: for<'a> FnOnce(
             &'a mut WebSocket<S>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>,
+        >,
     {
         let wait = Duration::from_millis(self.node.services.limits.write_timeout_ms);
         let slow = self.rx.slow_watch();

@@ -36,7 +36,13 @@ impl Typing {
     }
 
     /// `typing: true` or `false` from a client; returns the change to publish, if any.
-    pub fn set(&self, tenant: &TenantId, conversation: &ConversationId, user: &UserId, typing: bool) -> Option<TypingChange> {
+    pub fn set(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        typing: bool,
+    ) -> Option<TypingChange> {
         let key = (tenant.clone(), conversation.clone(), user.clone());
         let mut until = self.until.lock();
         let changed = if typing {

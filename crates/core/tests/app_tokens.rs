@@ -40,7 +40,10 @@ fn rs256_and_es256_app_tokens_carry_user_tenant_and_name() {
     let claims = json!({"sub": "seller-7", "tenant": "shop", "name": "Sam", "exp": now() + 60, "iss": "https://app.example"});
     for (alg, key) in [(Algorithm::RS256, &rs), (Algorithm::ES256, &es)] {
         let p = auth.verify(&sign(alg, key, claims.clone())).unwrap();
-        assert_eq!((p.user.as_str(), p.tenant.as_str(), p.name.as_deref()), ("seller-7", "shop", Some("Sam")));
+        assert_eq!(
+            (p.user.as_str(), p.tenant.as_str(), p.name.as_deref()),
+            ("seller-7", "shop", Some("Sam"))
+        );
     }
 }
 
@@ -52,18 +55,42 @@ fn app_tokens_are_refused_when_anything_is_off() {
     let good = json!({"sub": "u", "exp": now() + 60, "iss": "https://app.example"});
     let code = |t: String| auth.verify(&t).unwrap_err().code;
     // Wrong issuer, expired, no exp, no sub.
-    assert_eq!(code(sign(Algorithm::RS256, &rs, json!({"sub": "u", "exp": now() + 60, "iss": "evil"}))), ErrorCode::Unauthenticated);
-    assert_eq!(code(sign(Algorithm::ES256, &es, json!({"sub": "u", "exp": now() - 3600, "iss": "https://app.example"}))), ErrorCode::TokenExpired);
-    assert_eq!(code(sign(Algorithm::RS256, &rs, json!({"sub": "u", "iss": "https://app.example"}))), ErrorCode::Unauthenticated);
-    assert_eq!(code(sign(Algorithm::RS256, &rs, json!({"exp": now() + 60, "iss": "https://app.example"}))), ErrorCode::Unauthenticated);
+    assert_eq!(
+        code(sign(Algorithm::RS256, &rs, json!({"sub": "u", "exp": now() + 60, "iss": "evil"}))),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(sign(
+            Algorithm::ES256,
+            &es,
+            json!({"sub": "u", "exp": now() - 3600, "iss": "https://app.example"})
+        )),
+        ErrorCode::TokenExpired
+    );
+    assert_eq!(
+        code(sign(Algorithm::RS256, &rs, json!({"sub": "u", "iss": "https://app.example"}))),
+        ErrorCode::Unauthenticated
+    );
+    assert_eq!(
+        code(sign(Algorithm::RS256, &rs, json!({"exp": now() + 60, "iss": "https://app.example"}))),
+        ErrorCode::Unauthenticated
+    );
     // A valid signature by the wrong key type for its header, and algorithms with no key.
     let mut t = sign(Algorithm::RS256, &rs, good.clone());
     t.replace_range(..t.find('.').unwrap(), "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9");
     assert_eq!(code(t), ErrorCode::Unauthenticated, "RS256 signature presented as ES256");
-    let hs384 = sign(Algorithm::HS384, &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"), good.clone());
+    let hs384 = sign(
+        Algorithm::HS384,
+        &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        good.clone(),
+    );
     assert_eq!(code(hs384), ErrorCode::Unauthenticated);
     // An app token signed with Chinwag's own secret but not claiming Chinwag as issuer is not ours.
-    let forged = sign(Algorithm::HS256, &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"), good);
+    let forged = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        good,
+    );
     assert_eq!(code(forged), ErrorCode::Unauthenticated);
 }
 
@@ -76,6 +103,7 @@ fn bad_key_material_is_a_startup_error() {
     })
     .unwrap_err();
     assert!(e.contains("jwt_rs256_public_key"), "{e}");
-    let e = Authenticator::new(AuthConfig { token_secret: "short".into(), ..Default::default() }).unwrap_err();
+    let e = Authenticator::new(AuthConfig { token_secret: "short".into(), ..Default::default() })
+        .unwrap_err();
     assert!(e.contains("token_secret"), "{e}");
 }

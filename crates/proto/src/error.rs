@@ -91,7 +91,13 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), request_id: None, retry_after_ms: None, current: None }
+        Self {
+            code,
+            message: message.into(),
+            request_id: None,
+            retry_after_ms: None,
+            current: None,
+        }
     }
 }
 

@@ -240,13 +240,18 @@ impl CommitSink for NoSink {
 pub trait Store: Send + Sync + 'static {
     /// Create a built-in account. `Conflict` when the username is taken in the tenant.
     async fn create_account(&self, account: Account) -> StoreResult<()>;
-    async fn account_by_username(&self, tenant: &TenantId, username: &str)
-    -> StoreResult<Option<Account>>;
+    async fn account_by_username(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+    ) -> StoreResult<Option<Account>>;
 
     /// Create a conversation, or return the existing direct one with the same `direct_key`
     /// (`bool` = created).
-    async fn create_conversation(&self, new: NewConversation)
-    -> StoreResult<(ConversationRecord, bool)>;
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<(ConversationRecord, bool)>;
     async fn conversation(
         &self,
         tenant: &TenantId,
@@ -365,7 +370,11 @@ pub trait Store: Send + Sync + 'static {
     /// Remember when a user was last online.
     async fn set_last_seen(&self, tenant: &TenantId, user: &UserId, at: Millis) -> StoreResult<()>;
     /// When each of `users` was last online (users never seen are left out).
-    async fn last_seen(&self, tenant: &TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, Millis)>>;
+    async fn last_seen(
+        &self,
+        tenant: &TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, Millis)>>;
     /// Every other user who shares at least one conversation with `user`.
     async fn co_members(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Vec<UserId>>;
 

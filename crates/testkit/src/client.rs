@@ -34,10 +34,13 @@ pub struct WsClient {
 impl WsClient {
     /// Open a socket without authenticating.
     pub async fn open(url: &str) -> Ws {
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async_with_config(url, None, true))
-            .await
-            .expect("connect timed out")
-            .expect("connect");
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::connect_async_with_config(url, None, true),
+        )
+        .await
+        .expect("connect timed out")
+        .expect("connect");
         ws
     }
 

@@ -19,7 +19,8 @@ pub async fn open_with_headers(
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let mut req = url.into_client_request()?;
     for (name, value) in headers {
-        let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().expect("header name");
+        let name: tokio_tungstenite::tungstenite::http::HeaderName =
+            name.parse().expect("header name");
         req.headers_mut().insert(name, HeaderValue::from_str(value).expect("header value"));
     }
     let connect = tokio_tungstenite::connect_async_with_config(req, None, true);

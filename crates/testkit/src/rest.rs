@@ -35,12 +35,23 @@ impl Reply {
     /// Assert the one error shape `{"error":{"code","message","request_id",...}}` with this status
     /// and code, and that `request_id` is the response's `x-request-id`. Returns the error object.
     pub fn assert_error(&self, status: u16, code: &str) -> &Value {
-        assert_eq!((self.status, &self.body["error"]["code"]), (status, &Value::from(code)), "{self:?}");
-        let error = self.body["error"].as_object().unwrap_or_else(|| panic!("no error object: {self:?}"));
-        assert_eq!(self.body.as_object().map(|o| o.len()), Some(1), "only `error` at the top: {self:?}");
+        assert_eq!(
+            (self.status, &self.body["error"]["code"]),
+            (status, &Value::from(code)),
+            "{self:?}"
+        );
+        let error =
+            self.body["error"].as_object().unwrap_or_else(|| panic!("no error object: {self:?}"));
+        assert_eq!(
+            self.body.as_object().map(|o| o.len()),
+            Some(1),
+            "only `error` at the top: {self:?}"
+        );
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "a message: {self:?}");
-        let id =
-            error.get("request_id").and_then(Value::as_str).unwrap_or_else(|| panic!("request_id: {self:?}"));
+        let id = error
+            .get("request_id")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("request_id: {self:?}"));
         assert_eq!(Some(id), self.header("x-request-id"), "request_id is the x-request-id header");
         for key in error.keys() {
             let known = ["code", "message", "request_id", "retry_after_ms", "current"];
@@ -52,7 +63,13 @@ impl Reply {
 
 impl TestServer {
     /// A REST call with a JSON body (or none).
-    pub async fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> Reply {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let content_type = bytes.as_ref().map(|_| "application/json");
         self.call_raw(method, path, auth, content_type, bytes.unwrap_or_default()).await
@@ -95,7 +112,12 @@ impl TestServer {
 
 /// Mint a token through the server API of the server at `base` (in-process or child), with an
 /// optional lifetime.
-pub async fn mint_token(http: &reqwest::Client, base: &str, user: &str, ttl_secs: Option<u64>) -> String {
+pub async fn mint_token(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+    ttl_secs: Option<u64>,
+) -> String {
     let mut body = serde_json::json!({"user_id": user});
     if let Some(ttl) = ttl_secs {
         body["ttl_secs"] = ttl.into();

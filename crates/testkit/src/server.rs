@@ -51,7 +51,8 @@ impl TestServer {
             ..Config::default()
         };
         config.auth.token_secret = TOKEN_SECRET.into();
-        config.auth.api_keys = vec![ApiKey { key: API_KEY.into(), tenant: TenantId::default_tenant() }];
+        config.auth.api_keys =
+            vec![ApiKey { key: API_KEY.into(), tenant: TenantId::default_tenant() }];
         config
     }
 
@@ -109,7 +110,13 @@ impl TestServer {
     }
 
     /// An authenticated REST call; returns status and JSON body (Null when empty).
-    pub async fn rest(&self, user_token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn rest(
+        &self,
+        user_token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(user_token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -117,7 +124,14 @@ impl TestServer {
         let res = req.send().await.expect("http request");
         let status = res.status().as_u16();
         let text = res.text().await.expect("body");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        )
     }
 
     /// Create a group of `owner` and `members` over REST; returns its id.

@@ -48,10 +48,7 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, 
                 return Err(WsError::Protocol("invalid close code"));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| WsError::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_owned(),
-            }))
+            Ok(Some(CloseFrame { code, reason: reason.to_owned() }))
         }
     }
 }
@@ -68,9 +65,7 @@ mod tests {
         ] {
             assert!(is_valid_close_code(ok), "{ok}");
         }
-        for bad in [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(!is_valid_close_code(bad), "{bad}");
         }
     }
@@ -78,27 +73,10 @@ mod tests {
     #[test]
     fn close_payloads() {
         assert_eq!(parse_close_payload(&[]).ok(), Some(None));
-        assert!(matches!(
-            parse_close_payload(&[3]),
-            Err(WsError::Protocol(_))
-        ));
-        assert!(matches!(
-            parse_close_payload(&[0x03, 0xed]),
-            Err(WsError::Protocol(_))
-        )); // 1005
-        assert!(matches!(
-            parse_close_payload(&[0x03, 0xe8, 0xff]),
-            Err(WsError::InvalidUtf8)
-        ));
-        let frame = parse_close_payload(&[0x0f, 0xa0, b'h', b'i'])
-            .ok()
-            .flatten();
-        assert_eq!(
-            frame,
-            Some(CloseFrame {
-                code: 4000,
-                reason: "hi".into()
-            })
-        );
+        assert!(matches!(parse_close_payload(&[3]), Err(WsError::Protocol(_))));
+        assert!(matches!(parse_close_payload(&[0x03, 0xed]), Err(WsError::Protocol(_)))); // 1005
+        assert!(matches!(parse_close_payload(&[0x03, 0xe8, 0xff]), Err(WsError::InvalidUtf8)));
+        let frame = parse_close_payload(&[0x0f, 0xa0, b'h', b'i']).ok().flatten();
+        assert_eq!(frame, Some(CloseFrame { code: 4000, reason: "hi".into() }));
     }
 }

@@ -43,10 +43,7 @@ pub(crate) struct Decoder {
 
 enum State {
     /// Collecting a frame header. Its bytes live inline: a split header costs no allocation.
-    Header {
-        buf: [u8; MAX_CLIENT_HEADER],
-        len: u8,
-    },
+    Header { buf: [u8; MAX_CLIENT_HEADER], len: u8 },
     /// Reading the payload of the frame described here.
     Payload(Frame),
     /// A Close frame was decoded or an error returned: nothing after it is parsed (§5.5.1).
@@ -55,10 +52,7 @@ enum State {
 
 impl State {
     const fn header() -> Self {
-        State::Header {
-            buf: [0; MAX_CLIENT_HEADER],
-            len: 0,
-        }
+        State::Header { buf: [0; MAX_CLIENT_HEADER], len: 0 }
     }
 }
 
@@ -175,9 +169,7 @@ impl Decoder {
     /// Checks the first two header bytes (§5.2, §5.4, §5.5).
     fn check_start(&self, b0: u8, b1: u8) -> Result<(), WsError> {
         if b0 & RSV != 0 {
-            return Err(WsError::Protocol(
-                "reserved bits set without a negotiated extension",
-            ));
+            return Err(WsError::Protocol("reserved bits set without a negotiated extension"));
         }
         let opcode = OpCode::from_bits(b0 & 0x0F).ok_or(WsError::Protocol("reserved opcode"))?;
         if b1 & MASKED == 0 {
@@ -195,14 +187,10 @@ impl Decoder {
                 }
             }
             OpCode::Continuation if self.message.is_none() => {
-                return Err(WsError::Protocol(
-                    "continuation frame without a message to continue",
-                ));
+                return Err(WsError::Protocol("continuation frame without a message to continue"));
             }
             OpCode::Text | OpCode::Binary if self.message.is_some() => {
-                return Err(WsError::Protocol(
-                    "new data frame inside a fragmented message",
-                ));
+                return Err(WsError::Protocol("new data frame inside a fragmented message"));
             }
             _ => {}
         }
@@ -220,9 +208,7 @@ impl Decoder {
                 wide.copy_from_slice(&head[2..10]);
                 let len = u64::from_be_bytes(wide);
                 if len >> 63 != 0 {
-                    return Err(WsError::Protocol(
-                        "64-bit payload length with the top bit set",
-                    ));
+                    return Err(WsError::Protocol("64-bit payload length with the top bit set"));
                 }
                 len
             }
@@ -230,13 +216,7 @@ impl Decoder {
         };
         let mut mask = [0u8; 4];
         mask.copy_from_slice(&head[head.len() - 4..]);
-        let frame = |remaining| Frame {
-            opcode,
-            fin: b0 & FIN != 0,
-            mask,
-            remaining,
-            offset: 0,
-        };
+        let frame = |remaining| Frame { opcode, fin: b0 & FIN != 0, mask, remaining, offset: 0 };
 
         if opcode.is_control() {
             // At most 125 (checked in `check_start`).
@@ -290,10 +270,8 @@ impl Decoder {
         let start = target.len();
         target.extend_from_slice(chunk);
         apply_mask(&mut target[start..], frame.mask, frame.offset);
-        if let Some(message) = self
-            .message
-            .as_mut()
-            .filter(|m| m.text && !frame.opcode.is_control())
+        if let Some(message) =
+            self.message.as_mut().filter(|m| m.text && !frame.opcode.is_control())
         {
             utf8::advance(&message.payload, &mut message.utf8_valid)?;
         }
@@ -320,9 +298,7 @@ impl Decoder {
                 }
             }
             OpCode::Ping => {
-                return Ok(Some(Event::Ping(Bytes::from(std::mem::take(
-                    &mut self.control,
-                )))));
+                return Ok(Some(Event::Ping(Bytes::from(std::mem::take(&mut self.control)))));
             }
             OpCode::Pong => Message::Pong(Bytes::from(std::mem::take(&mut self.control))),
             OpCode::Close => {

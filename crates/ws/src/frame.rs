@@ -134,9 +134,7 @@ pub(crate) fn encode_control(opcode: OpCode, payload: &[u8]) -> Option<Bytes> {
 pub(crate) fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let mut words = data.chunks_exact_mut(8);
     for word in words.by_ref() {
         if let Ok(word) = <&mut [u8; 8]>::try_from(word) {
@@ -155,13 +153,9 @@ mod tests {
 
     #[test]
     fn header_lengths_use_the_shortest_form() {
-        for (len, used, second) in [
-            (0, 2, 0u8),
-            (125, 2, 125),
-            (126, 4, 126),
-            (65535, 4, 126),
-            (65536, 10, 127),
-        ] {
+        for (len, used, second) in
+            [(0, 2, 0u8), (125, 2, 125), (126, 4, 126), (65535, 4, 126), (65536, 10, 127)]
+        {
             let (head, n) = server_header(OpCode::Binary, len);
             assert_eq!((n, head[1]), (used, second), "len {len}");
             assert_eq!(head[0], 0x82);

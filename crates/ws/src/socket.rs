@@ -102,22 +102,15 @@ impl<S> WebSocket<S> {
     /// Costs a reference count per frame, no copy. Fails after a Close frame was sent.
     pub fn queue_frames(&mut self, frames: &[Bytes]) -> io::Result<()> {
         self.check_can_send()?;
-        self.out
-            .extend(frames.iter().filter(|f| !f.is_empty()).cloned());
+        self.out.extend(frames.iter().filter(|f| !f.is_empty()).cloned());
         Ok(())
     }
 
     fn check_can_send(&self) -> io::Result<()> {
         if self.write_failed {
-            Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "WebSocket write side failed",
-            ))
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "WebSocket write side failed"))
         } else if self.close_sent {
-            Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "WebSocket Close frame already sent",
-            ))
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "WebSocket Close frame already sent"))
         } else {
             Ok(())
         }
@@ -434,8 +427,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// poll, nothing was sent. When the caller must know which, use
     /// [`queue_frames`](Self::queue_frames) then [`flush`](Self::flush).
     pub async fn send_frames(&mut self, frames: &[Bytes]) -> io::Result<()> {
-        self.send_parts(frames, |frame, from| frame.slice(from..))
-            .await
+        self.send_parts(frames, |frame, from| frame.slice(from..)).await
     }
 
     /// Sends one text frame with `payload` (which must be UTF-8; not checked). No allocation when

@@ -78,10 +78,7 @@ impl IntoResponse for UpgradeRejection {
             UpgradeRejection::NotUpgradeRequest | UpgradeRejection::UnsupportedVersion => {
                 headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
                 headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                headers.insert(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static(VERSION),
-                );
+                headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static(VERSION));
             }
             UpgradeRejection::InvalidKey | UpgradeRejection::NotUpgradable => {}
         }
@@ -102,17 +99,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         {
             return Err(UpgradeRejection::NotUpgradeRequest);
         }
-        let version = headers
-            .get(header::SEC_WEBSOCKET_VERSION)
-            .map(|v| v.as_bytes().trim_ascii());
+        let version = headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes().trim_ascii());
         if version != Some(VERSION.as_bytes()) {
             return Err(UpgradeRejection::UnsupportedVersion);
         }
         // Exactly one key header (§4.2.1).
-        let mut keys = headers
-            .get_all(header::SEC_WEBSOCKET_KEY)
-            .iter()
-            .map(|k| k.as_bytes().trim_ascii());
+        let mut keys =
+            headers.get_all(header::SEC_WEBSOCKET_KEY).iter().map(|k| k.as_bytes().trim_ascii());
         let key = match (keys.next(), keys.next()) {
             (Some(key), None) if is_valid_key(key) => key,
             _ => return Err(UpgradeRejection::InvalidKey),
@@ -121,10 +114,8 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         let accept =
             HeaderValue::from_str(&accept_key(key)).map_err(|_| UpgradeRejection::InvalidKey)?;
         // Taken last, so a rejected request leaves it in place.
-        let on_upgrade = parts
-            .extensions
-            .remove::<OnUpgrade>()
-            .ok_or(UpgradeRejection::NotUpgradable)?;
+        let on_upgrade =
+            parts.extensions.remove::<OnUpgrade>().ok_or(UpgradeRejection::NotUpgradable)?;
         Ok(Self { on_upgrade, accept })
     }
 }

@@ -17,7 +17,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-
 /// Pings the client, then reports the pong's payload as a text message.
 async fn ping_then_report<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
     ws.ping(b"heartbeat").await.unwrap();
@@ -35,10 +34,7 @@ async fn ping_then_report<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S
 }
 
 async fn start() -> SocketAddr {
-    let small = Config {
-        max_message_bytes: 1024,
-        ..Config::default()
-    };
+    let small = Config { max_message_bytes: 1024, ..Config::default() };
     let app =
         Router::new()
             .route(
@@ -82,19 +78,14 @@ async fn next(
              impl StreamExt<Item = Result<TMessage, tokio_tungstenite::tungstenite::Error>> + Unpin
          ),
 ) -> TMessage {
-    timeout(WAIT, stream.next())
-        .await
-        .expect("timely")
-        .expect("a message")
-        .expect("no error")
+    timeout(WAIT, stream.next()).await.expect("timely").expect("a message").expect("no error")
 }
 
 #[tokio::test]
 async fn text_and_binary_echo() {
     let addr = start().await;
-    let (mut client, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
-        .await
-        .unwrap();
+    let (mut client, response) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/echo")).await.unwrap();
     assert_eq!(response.status(), 101);
     client.send(TMessage::text("hello, chinwag")).await.unwrap();
     assert_eq!(next(&mut client).await, TMessage::text("hello, chinwag"));
@@ -112,39 +103,27 @@ async fn text_and_binary_echo() {
 #[tokio::test]
 async fn client_ping_gets_pong() {
     let addr = start().await;
-    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
-        .await
-        .unwrap();
-    client
-        .send(TMessage::Ping(b"ping?".to_vec().into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        next(&mut client).await,
-        TMessage::Pong(b"ping?".to_vec().into())
-    );
+    let (mut client, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/echo")).await.unwrap();
+    client.send(TMessage::Ping(b"ping?".to_vec().into())).await.unwrap();
+    assert_eq!(next(&mut client).await, TMessage::Pong(b"ping?".to_vec().into()));
 }
 
 #[tokio::test]
 async fn server_ping_gets_pong() {
     let addr = start().await;
-    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ping"))
-        .await
-        .unwrap();
+    let (mut client, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ping")).await.unwrap();
     // tungstenite answers the ping while reading; the server then reports the pong it got.
-    assert_eq!(
-        next(&mut client).await,
-        TMessage::Ping(b"heartbeat".to_vec().into())
-    );
+    assert_eq!(next(&mut client).await, TMessage::Ping(b"heartbeat".to_vec().into()));
     assert_eq!(next(&mut client).await, TMessage::text("pong:heartbeat"));
 }
 
 #[tokio::test]
 async fn close_handshake() {
     let addr = start().await;
-    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
-        .await
-        .unwrap();
+    let (mut client, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/echo")).await.unwrap();
     client.close(None).await.unwrap();
     match next(&mut client).await {
         TMessage::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Normal),
@@ -158,9 +137,8 @@ async fn close_handshake() {
 #[tokio::test]
 async fn oversized_message_closes_with_1009() {
     let addr = start().await;
-    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/small"))
-        .await
-        .unwrap();
+    let (mut client, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/small")).await.unwrap();
     client.send(TMessage::text("y".repeat(1024))).await.unwrap();
     assert_eq!(next(&mut client).await, TMessage::text("y".repeat(1024)));
     client.send(TMessage::binary(vec![0; 1025])).await.unwrap();
@@ -173,9 +151,8 @@ async fn oversized_message_closes_with_1009() {
 #[tokio::test]
 async fn upgraded_connection_keeps_vectored_writes() {
     let addr = start().await;
-    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/vectored"))
-        .await
-        .unwrap();
+    let (mut client, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/vectored")).await.unwrap();
     assert_eq!(next(&mut client).await, TMessage::text("true"));
 }
 
@@ -216,10 +193,7 @@ async fn handshake_accepts_token_lists_and_any_case() {
     let addr = start().await;
     let head = raw_request(addr, &handshake("GET", &[], "")).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(
-        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
-        "{head}"
-    );
+    assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
 }
 
 #[tokio::test]
@@ -227,49 +201,22 @@ async fn handshake_rejections() {
     let addr = start().await;
     let cases = [
         (handshake("POST", &[], ""), "405", Some("allow: get")),
-        (
-            handshake("GET", &[], "upgrade"),
-            "426",
-            Some("upgrade: websocket"),
-        ),
-        (
-            handshake("GET", &[("connection", "keep-alive")], ""),
-            "426",
-            Some("upgrade: websocket"),
-        ),
+        (handshake("GET", &[], "upgrade"), "426", Some("upgrade: websocket")),
+        (handshake("GET", &[("connection", "keep-alive")], ""), "426", Some("upgrade: websocket")),
         (handshake("GET", &[("upgrade", "h2c")], ""), "426", None),
-        (
-            handshake("GET", &[], "sec-websocket-version"),
-            "426",
-            Some("sec-websocket-version: 13"),
-        ),
+        (handshake("GET", &[], "sec-websocket-version"), "426", Some("sec-websocket-version: 13")),
         (
             handshake("GET", &[("sec-websocket-version", "8")], ""),
             "426",
             Some("sec-websocket-version: 13"),
         ),
         (handshake("GET", &[], "sec-websocket-key"), "400", None),
-        (
-            handshake("GET", &[("sec-websocket-key", "c2hvcnQ=")], ""),
-            "400",
-            None,
-        ),
-        (
-            handshake(
-                "GET",
-                &[("sec-websocket-key", "not base64 at all, no!!")],
-                "",
-            ),
-            "400",
-            None,
-        ),
+        (handshake("GET", &[("sec-websocket-key", "c2hvcnQ=")], ""), "400", None),
+        (handshake("GET", &[("sec-websocket-key", "not base64 at all, no!!")], ""), "400", None),
     ];
     for (request, status, header) in cases {
         let head = raw_request(addr, &request).await;
-        assert!(
-            head.starts_with(&format!("http/1.1 {status}")),
-            "{request}\n→ {head}"
-        );
+        assert!(head.starts_with(&format!("http/1.1 {status}")), "{request}\n→ {head}");
         if let Some(header) = header {
             assert!(head.contains(header), "{request}\n→ {head}");
         }

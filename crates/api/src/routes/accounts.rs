@@ -14,18 +14,23 @@ pub async fn register(
     State(state): State<AppState>,
     Json(req): Json<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let token = state.node.services.register(&req.username, &req.password, req.name.as_deref()).await?;
+    let token =
+        state.node.services.register(&req.username, &req.password, req.name.as_deref()).await?;
     Ok(with_cookie(&state, token))
 }
 
-pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
     let token = state.node.services.login(&req.username, &req.password).await?;
     Ok(with_cookie(&state, token))
 }
 
 pub async fn logout(State(state): State<AppState>) -> Response {
     let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
+    let cookie =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

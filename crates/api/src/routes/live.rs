@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use chinwag_core::services::Receipt;
 use chinwag_proto::frames::{DraftState, UserPresence};
 use chinwag_proto::ids::{ConversationId, Seq, UserId};
-use chinwag_core::services::Receipt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::User;
@@ -25,7 +25,11 @@ pub async fn received(
     Json(req): Json<ReceivedRequest>,
 ) -> Result<Json<Watermarks>, ApiError> {
     let w = state.node.services.receipt(&who, &id, Receipt::Delivered, req.seq).await?;
-    Ok(Json(Watermarks { delivered_seq: w.delivered_seq, read_seq: w.read_seq, last_seq: w.last_seq }))
+    Ok(Json(Watermarks {
+        delivered_seq: w.delivered_seq,
+        read_seq: w.read_seq,
+        last_seq: w.last_seq,
+    }))
 }
 
 /// The caller's positions in a conversation.
@@ -94,6 +98,7 @@ pub async fn presence(
     User(who): User,
     Query(q): Query<PresenceQuery>,
 ) -> Result<Json<PresenceResponse>, ApiError> {
-    let users: Vec<UserId> = q.users.split(',').filter(|u| !u.is_empty()).map(UserId::from).collect();
+    let users: Vec<UserId> =
+        q.users.split(',').filter(|u| !u.is_empty()).map(UserId::from).collect();
     Ok(Json(PresenceResponse { users: state.node.services.presence_of(&who, &users).await? }))
 }

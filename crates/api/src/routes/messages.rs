@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use chinwag_core::services::{Amended, Change, SendInput};
 use chinwag_proto::ids::{ClientMsgId, ConversationId, Seq};
 use chinwag_proto::rest::{
-    AmendResponse, EditRequest, MessagePage, ReactRequest, ReadRequest, ReadResponse, SendRequest, SendResponse,
+    AmendResponse, EditRequest, MessagePage, ReactRequest, ReadRequest, ReadResponse, SendRequest,
+    SendResponse,
 };
 use serde::Deserialize;
 
@@ -106,6 +107,8 @@ pub async fn react(
 
 /// `201 Created` when an event was stored, `200 OK` for a retry or a change that changed nothing.
 fn amended(a: Amended) -> Response {
-    let status = if a.event.is_some() && !a.duplicate { StatusCode::CREATED } else { StatusCode::OK };
-    (status, Json(AmendResponse { target: a.target, event: a.event, duplicate: a.duplicate })).into_response()
+    let status =
+        if a.event.is_some() && !a.duplicate { StatusCode::CREATED } else { StatusCode::OK };
+    (status, Json(AmendResponse { target: a.target, event: a.event, duplicate: a.duplicate }))
+        .into_response()
 }

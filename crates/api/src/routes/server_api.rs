@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use chinwag_core::auth::Principal;
 use chinwag_core::services::SendInput;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, UserId};
-use chinwag_proto::rest::{CreateConversationRequest, CreateConversationResponse, IssueTokenRequest, TokenResponse};
+use chinwag_proto::rest::{
+    CreateConversationRequest, CreateConversationResponse, IssueTokenRequest, TokenResponse,
+};
 use serde::Deserialize;
 
 use crate::auth::ServerKey;
@@ -24,9 +26,17 @@ pub async fn issue_token(
     Json(req): Json<IssueTokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     if req.user_id.as_str().is_empty() || req.user_id.as_str().len() > 256 {
-        return Err(ApiError::new(chinwag_proto::error::ErrorCode::Invalid, "`user_id` must be 1 to 256 bytes"));
+        return Err(ApiError::new(
+            chinwag_proto::error::ErrorCode::Invalid,
+            "`user_id` must be 1 to 256 bytes",
+        ));
     }
-    Ok(Json(state.node.services.token_with_ttl(&tenant, &req.user_id, req.name.as_deref(), req.ttl_secs)?))
+    Ok(Json(state.node.services.token_with_ttl(
+        &tenant,
+        &req.user_id,
+        req.name.as_deref(),
+        req.ttl_secs,
+    )?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +54,8 @@ pub async fn create_conversation(
     Json(req): Json<ServerCreateConversation>,
 ) -> Result<Response, ApiError> {
     let who = acting(tenant, req.as_user);
-    let (conversation, created) = state.node.services.create_conversation(&who, req.conversation).await?;
+    let (conversation, created) =
+        state.node.services.create_conversation(&who, req.conversation).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(CreateConversationResponse { conversation, created })).into_response())
 }

@@ -12,7 +12,11 @@ use crate::state::AppState;
 
 fn ws_config(state: &AppState) -> Config {
     let limits = &state.node.services.limits;
-    Config { max_message_bytes: limits.max_frame_bytes, max_fragments: limits.max_fragments, ..Config::default() }
+    Config {
+        max_message_bytes: limits.max_frame_bytes,
+        max_fragments: limits.max_fragments,
+        ..Config::default()
+    }
 }
 
 pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
@@ -22,7 +26,8 @@ pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
     if !origin_ok(&parts, &state) {
         return ApiError::new(ErrorCode::Forbidden, "origin not allowed").into_response();
     }
-    let pre_auth = cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth.verify(t).ok());
+    let pre_auth =
+        cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth.verify(t).ok());
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(u) => u,
         Err(rejection) => return rejected(rejection),

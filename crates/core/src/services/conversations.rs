@@ -105,7 +105,11 @@ impl Services {
             return Err(ServiceError::not_found("no such conversation"));
         }
         let view = |read_seq| {
-            to_conversation(ConversationView { record: record.clone(), last_message: None, read_seq })
+            to_conversation(ConversationView {
+                record: record.clone(),
+                last_message: None,
+                read_seq,
+            })
         };
         if created {
             for m in &record.members {
@@ -137,9 +141,8 @@ impl Services {
         let limit = self.limits.page_size(limit)?;
         let cursor = cursor.map(parse_cursor).transpose()?;
         let views = self.store.list_conversations(&who.tenant, &who.user, cursor, limit).await?;
-        let next_cursor = (views.len() == limit as usize).then(|| {
-            views.last().map(|v| format!("{}.{}", v.record.last_activity, v.record.id))
-        });
+        let next_cursor = (views.len() == limit as usize)
+            .then(|| views.last().map(|v| format!("{}.{}", v.record.last_activity, v.record.id)));
         Ok(ConversationPage {
             conversations: views.into_iter().map(to_conversation).collect(),
             next_cursor: next_cursor.flatten(),

@@ -62,7 +62,11 @@ impl Services {
 
     /// Every member's watermarks, as `receipt` frames (resume sends them so that no device keeps
     /// stale message states).
-    pub async fn receipts(&self, who: &Principal, id: &ConversationId) -> ServiceResult<Vec<ServerFrame>> {
+    pub async fn receipts(
+        &self,
+        who: &Principal,
+        id: &ConversationId,
+    ) -> ServiceResult<Vec<ServerFrame>> {
         self.role_of(who, id).await?;
         let record = self
             .store
@@ -83,7 +87,12 @@ impl Services {
 
     /// Start or stop the caller's typing indicator. Published only on change, never to the
     /// typist's own devices.
-    pub async fn typing(&self, who: &Principal, id: &ConversationId, typing: bool) -> ServiceResult<()> {
+    pub async fn typing(
+        &self,
+        who: &Principal,
+        id: &ConversationId,
+        typing: bool,
+    ) -> ServiceResult<()> {
         self.role_of(who, id).await?;
         if let Some(change) = self.typing.set(&who.tenant, id, &who.user, typing) {
             self.publish_typing(change);
@@ -109,7 +118,11 @@ impl Services {
     pub async fn draft(&self, who: &Principal, id: &ConversationId) -> ServiceResult<DraftState> {
         self.role_of(who, id).await?;
         let d = self.store.draft(&who.tenant, id, &who.user).await?;
-        Ok(d.map(draft_state).unwrap_or(DraftState { version: 0, body: String::new(), updated_at: 0 }))
+        Ok(d.map(draft_state).unwrap_or(DraftState {
+            version: 0,
+            body: String::new(),
+            updated_at: 0,
+        }))
     }
 
     /// Save the caller's draft edited from `version`; the caller's devices hear the new one. A
@@ -122,10 +135,14 @@ impl Services {
         body: String,
     ) -> ServiceResult<DraftState> {
         if body.len() > self.limits.max_body_bytes {
-            return Err(ServiceError::too_large(format!("a draft is at most {} bytes", self.limits.max_body_bytes)));
+            return Err(ServiceError::too_large(format!(
+                "a draft is at most {} bytes",
+                self.limits.max_body_bytes
+            )));
         }
         self.role_of(who, id).await?;
-        match self.store.save_draft(&who.tenant, id, &who.user, version, body, now_millis()).await? {
+        match self.store.save_draft(&who.tenant, id, &who.user, version, body, now_millis()).await?
+        {
             DraftSave::Saved(d) => {
                 let draft = draft_state(d);
                 self.publish_draft(&who.tenant, &who.user, id, draft.clone());
@@ -138,7 +155,13 @@ impl Services {
         }
     }
 
-    pub(crate) fn publish_draft(&self, tenant: &TenantId, user: &UserId, id: &ConversationId, draft: DraftState) {
+    pub(crate) fn publish_draft(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: &ConversationId,
+        draft: DraftState,
+    ) {
         self.publish(
             Topic::User(tenant.clone(), user.clone()),
             EventKind::Other,
@@ -148,11 +171,18 @@ impl Services {
 
     /// Online state and last seen of `users`, limited to the caller and the people who share a
     /// conversation with them; anyone else is left out, as if unknown (G6).
-    pub async fn presence_of(&self, who: &Principal, users: &[UserId]) -> ServiceResult<Vec<UserPresence>> {
+    pub async fn presence_of(
+        &self,
+        who: &Principal,
+        users: &[UserId],
+    ) -> ServiceResult<Vec<UserPresence>> {
         if users.len() > MAX_PRESENCE_QUERY {
-            return Err(ServiceError::too_large(format!("at most {MAX_PRESENCE_QUERY} users per query")));
+            return Err(ServiceError::too_large(format!(
+                "at most {MAX_PRESENCE_QUERY} users per query"
+            )));
         }
-        let visible: HashSet<UserId> = self.store.co_members(&who.tenant, &who.user).await?.into_iter().collect();
+        let visible: HashSet<UserId> =
+            self.store.co_members(&who.tenant, &who.user).await?.into_iter().collect();
         let mut asked: Vec<UserId> = Vec::new();
         for u in users {
             if (visible.contains(u) || *u == who.user) && !asked.contains(u) {
@@ -173,7 +203,12 @@ impl Services {
 
     /// Tell everyone who shares a conversation with `user` that they came online or went
     /// offline; going offline also records `last_seen`.
-    pub async fn presence_changed(&self, tenant: &TenantId, user: &UserId, online: bool) -> ServiceResult<()> {
+    pub async fn presence_changed(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        online: bool,
+    ) -> ServiceResult<()> {
         let last_seen = if online {
             None
         } else {
@@ -181,7 +216,8 @@ impl Services {
             self.store.set_last_seen(tenant, user, at).await?;
             Some(at)
         };
-        let frame = ServerFrame::Presence(UserPresence { user_id: user.clone(), online, last_seen });
+        let frame =
+            ServerFrame::Presence(UserPresence { user_id: user.clone(), online, last_seen });
         let bytes = encode_frame(&frame);
         for other in self.store.co_members(tenant, user).await? {
             self.broker.publish(Event {

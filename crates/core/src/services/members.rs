@@ -31,7 +31,9 @@ impl Services {
             return Err(ServiceError::invalid("a direct conversation keeps its two members"));
         }
         if !my_role.can_manage_members() || role > my_role {
-            return Err(ServiceError::forbidden("only owners and admins add members, up to their own role"));
+            return Err(ServiceError::forbidden(
+                "only owners and admins add members, up to their own role",
+            ));
         }
         if record.members.len() >= self.limits.max_members {
             return Err(ServiceError::too_large(format!(
@@ -43,7 +45,13 @@ impl Services {
         let added = self.store.add_member(&who.tenant, id, user, role, at).await?;
         self.forget_roster(&who.tenant, id);
         if added {
-            let member = Member { user_id: user.clone(), role, joined_at: at, delivered_seq: 0, read_seq: 0 };
+            let member = Member {
+                user_id: user.clone(),
+                role,
+                joined_at: at,
+                delivered_seq: 0,
+                read_seq: 0,
+            };
             self.publish(
                 Topic::Conversation(who.tenant.clone(), id.clone()),
                 EventKind::Other,
@@ -74,9 +82,12 @@ impl Services {
             return Ok(false);
         };
         if *user != who.user && (!my_role.can_manage_members() || their_role > my_role) {
-            return Err(ServiceError::forbidden("only owners and admins remove members, up to their own role"));
+            return Err(ServiceError::forbidden(
+                "only owners and admins remove members, up to their own role",
+            ));
         }
-        if their_role == Role::Owner && roster.values().filter(|r| **r == Role::Owner).count() == 1 {
+        if their_role == Role::Owner && roster.values().filter(|r| **r == Role::Owner).count() == 1
+        {
             return Err(ServiceError::new(
                 ErrorCode::Conflict,
                 "the last owner cannot leave; make someone else owner first",
@@ -85,10 +96,19 @@ impl Services {
         let removed = self.store.remove_member(&who.tenant, id, user).await?;
         self.forget_roster(&who.tenant, id);
         if removed {
-            let frame = ServerFrame::MemberRemoved { conversation_id: id.clone(), user_id: user.clone() };
+            let frame =
+                ServerFrame::MemberRemoved { conversation_id: id.clone(), user_id: user.clone() };
             // The removed user's devices hear it first, then stop getting the conversation's events.
-            self.publish(Topic::User(who.tenant.clone(), user.clone()), EventKind::Left(id.clone()), &frame);
-            self.publish(Topic::Conversation(who.tenant.clone(), id.clone()), EventKind::Other, &frame);
+            self.publish(
+                Topic::User(who.tenant.clone(), user.clone()),
+                EventKind::Left(id.clone()),
+                &frame,
+            );
+            self.publish(
+                Topic::Conversation(who.tenant.clone(), id.clone()),
+                EventKind::Other,
+                &frame,
+            );
         }
         Ok(removed)
     }
@@ -104,7 +124,8 @@ impl Services {
         self.check_id("user_id", user.as_str())?;
         let my_role = self.role_of(who, id).await?;
         let roster = self.roster(&who.tenant, id).await?;
-        let their_role = *roster.get(user).ok_or_else(|| ServiceError::not_found("not a member"))?;
+        let their_role =
+            *roster.get(user).ok_or_else(|| ServiceError::not_found("not a member"))?;
         if !my_role.can_manage_members() || role > my_role || their_role > my_role {
             return Err(ServiceError::forbidden("not allowed to change this member's role"));
         }

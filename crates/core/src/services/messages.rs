@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, Seq};
 use chinwag_proto::model::LIFECYCLE_KINDS;
-use chinwag_store::{Amend, Amended, Appended, Change, HistoryPage, HistoryRange, NewMessage, Receipt};
+use chinwag_store::{
+    Amend, Amended, Appended, Change, HistoryPage, HistoryRange, NewMessage, Receipt,
+};
 
 use super::Services;
 use crate::auth::{Principal, now_millis};
@@ -41,15 +43,21 @@ impl Services {
         self.check_id("client_msg_id", input.client_msg_id.as_str())?;
         let kind = input.kind.unwrap_or_else(|| "text".to_owned());
         let kind_ok = (1..=64).contains(&kind.len())
-            && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+            && kind.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+            });
         if !kind_ok {
             return Err(ServiceError::invalid("`kind` must be 1 to 64 of a-z, 0-9, `_`, `-`, `.`"));
         }
         if LIFECYCLE_KINDS.contains(&kind.as_str()) {
-            return Err(ServiceError::forbidden(format!("kind `{kind}` is written by edit, delete and react")));
+            return Err(ServiceError::forbidden(format!(
+                "kind `{kind}` is written by edit, delete and react"
+            )));
         }
         if !trusted && RESERVED_KINDS.contains(&kind.as_str()) {
-            return Err(ServiceError::forbidden(format!("kind `{kind}` is reserved for the server")));
+            return Err(ServiceError::forbidden(format!(
+                "kind `{kind}` is reserved for the server"
+            )));
         }
         let payload_len = input.payload.as_ref().map_or(0, |p| p.to_string().len());
         if input.body.len() + payload_len > self.limits.max_body_bytes {
@@ -81,7 +89,12 @@ impl Services {
         self.metrics.store_append_seconds.observe(started.elapsed().as_secs_f64());
         if let Some(cleared) = appended.draft_cleared.clone() {
             let conversation = &appended.message.conversation_id;
-            self.publish_draft(&who.tenant, &who.user, conversation, super::live::draft_state(cleared));
+            self.publish_draft(
+                &who.tenant,
+                &who.user,
+                conversation,
+                super::live::draft_state(cleared),
+            );
         }
         Ok(appended)
     }
@@ -98,10 +111,15 @@ impl Services {
         self.check_id("client_msg_id", client_msg_id.as_str())?;
         match &change {
             Change::Edit { body } if body.is_empty() => {
-                return Err(ServiceError::invalid("an edit needs a `body`; use delete to remove a message"));
+                return Err(ServiceError::invalid(
+                    "an edit needs a `body`; use delete to remove a message",
+                ));
             }
             Change::Edit { body } if body.len() > self.limits.max_body_bytes => {
-                return Err(ServiceError::too_large(format!("body exceeds {} bytes", self.limits.max_body_bytes)));
+                return Err(ServiceError::too_large(format!(
+                    "body exceeds {} bytes",
+                    self.limits.max_body_bytes
+                )));
             }
             Change::React { emoji, .. } if emoji.is_empty() || emoji.len() > 64 => {
                 return Err(ServiceError::invalid("`emoji` must be 1 to 64 bytes"));

@@ -29,8 +29,8 @@ use crate::metrics::Metrics;
 use crate::rate::UserRateLimiter;
 use crate::typing::Typing;
 
-pub use conversations::to_conversation;
 pub use chinwag_store::{Amended, Appended, Change, Receipt};
+pub use conversations::to_conversation;
 pub use messages::SendInput;
 pub use resume::{ResumeItem, ResumePlan};
 
@@ -133,7 +133,10 @@ impl Services {
     pub async fn role_of(&self, who: &Principal, id: &ConversationId) -> ServiceResult<Role> {
         self.check_id("conversation_id", id.as_str())?;
         let roster = self.roster(&who.tenant, id).await?;
-        roster.get(&who.user).copied().ok_or_else(|| ServiceError::not_found("no such conversation"))
+        roster
+            .get(&who.user)
+            .copied()
+            .ok_or_else(|| ServiceError::not_found("no such conversation"))
     }
 
     fn check_id(&self, what: &str, value: &str) -> ServiceResult<()> {

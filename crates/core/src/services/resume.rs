@@ -35,7 +35,11 @@ pub struct ResumePlan {
 }
 
 impl Services {
-    pub async fn resume_plan(&self, who: &Principal, req: &ResumeRequest) -> ServiceResult<ResumePlan> {
+    pub async fn resume_plan(
+        &self,
+        who: &Principal,
+        req: &ResumeRequest,
+    ) -> ServiceResult<ResumePlan> {
         if req.positions.len() > 10_000 {
             return Err(ServiceError::too_large("at most 10000 positions per resume"));
         }

@@ -13,7 +13,12 @@ pub async fn receipts_only_move_forward_and_read_implies_delivered(
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
     append_n(&store, &acme, &id, &ann, 6).await;
-    let w = |delivered_seq, read_seq, changed| Watermarks { delivered_seq, read_seq, last_seq: 6, changed };
+    let w = |delivered_seq, read_seq, changed| Watermarks {
+        delivered_seq,
+        read_seq,
+        last_seq: 6,
+        changed,
+    };
 
     let steps = [
         (Receipt::Delivered, 2, w(2, 0, true)),
@@ -25,12 +30,23 @@ pub async fn receipts_only_move_forward_and_read_implies_delivered(
         (Receipt::Read, 1, w(6, 4, false)),
     ];
     for (receipt, seq, want) in steps {
-        assert_eq!(store.mark(&acme, &id, &ben, receipt, seq).await.unwrap(), want, "{receipt:?} {seq}");
+        assert_eq!(
+            store.mark(&acme, &id, &ben, receipt, seq).await.unwrap(),
+            want,
+            "{receipt:?} {seq}"
+        );
     }
     let record = store.conversation(&acme, &id).await.unwrap().expect("record");
-    let positions: Vec<_> =
-        record.members.iter().map(|m| (m.user_id.as_str().to_owned(), m.delivered_seq, m.read_seq)).collect();
-    assert_eq!(positions, [("ann".to_owned(), 6, 6), ("ben".to_owned(), 6, 4)], "a sender has its own messages");
+    let positions: Vec<_> = record
+        .members
+        .iter()
+        .map(|m| (m.user_id.as_str().to_owned(), m.delivered_seq, m.read_seq))
+        .collect();
+    assert_eq!(
+        positions,
+        [("ann".to_owned(), 6, 6), ("ben".to_owned(), 6, 4)],
+        "a sender has its own messages"
+    );
 
     let err = store.mark(&acme, &id, &user("stranger"), Receipt::Delivered, 1).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -38,26 +54,44 @@ pub async fn receipts_only_move_forward_and_read_implies_delivered(
     assert!(matches!(err, StoreError::NotFound(_)), "another tenant: {err:?}");
 }
 
-pub async fn drafts_are_versioned_and_cleared_by_sending(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub async fn drafts_are_versioned_and_cleared_by_sending(
+    store: Arc<dyn Store>,
+    _: Arc<RecordingSink>,
+) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
     assert_eq!(store.draft(&acme, &id, &ann).await.unwrap(), None);
 
     let saved = store.save_draft(&acme, &id, &ann, 0, "hel".into(), T0 + 1).await.unwrap();
-    assert_eq!(saved, DraftSave::Saved(Draft { version: 1, body: "hel".into(), updated_at: T0 + 1 }));
+    assert_eq!(
+        saved,
+        DraftSave::Saved(Draft { version: 1, body: "hel".into(), updated_at: T0 + 1 })
+    );
     let saved = store.save_draft(&acme, &id, &ann, 1, "hello".into(), T0 + 2).await.unwrap();
-    assert_eq!(saved, DraftSave::Saved(Draft { version: 2, body: "hello".into(), updated_at: T0 + 2 }));
+    assert_eq!(
+        saved,
+        DraftSave::Saved(Draft { version: 2, body: "hello".into(), updated_at: T0 + 2 })
+    );
     // A second device still on version 1 loses, and learns the current draft.
     let stale = store.save_draft(&acme, &id, &ann, 1, "help".into(), T0 + 3).await.unwrap();
-    assert_eq!(stale, DraftSave::Conflict(Draft { version: 2, body: "hello".into(), updated_at: T0 + 2 }));
+    assert_eq!(
+        stale,
+        DraftSave::Conflict(Draft { version: 2, body: "hello".into(), updated_at: T0 + 2 })
+    );
     let never = store.save_draft(&acme, &id, &ben, 3, "x".into(), T0 + 3).await.unwrap();
-    assert_eq!(never, DraftSave::Conflict(Draft { version: 0, body: String::new(), updated_at: 0 }));
+    assert_eq!(
+        never,
+        DraftSave::Conflict(Draft { version: 0, body: String::new(), updated_at: 0 })
+    );
     assert_eq!(store.draft(&acme, &id, &ben).await.unwrap(), None, "each user has their own");
 
     // Sending clears the sender's draft as a new version; a duplicate send clears nothing.
     let sent = store.append(text(&acme, &id, &ann, "c-1", "hello", T0 + 10)).await.unwrap();
-    assert_eq!(sent.draft_cleared, Some(Draft { version: 3, body: String::new(), updated_at: T0 + 10 }));
+    assert_eq!(
+        sent.draft_cleared,
+        Some(Draft { version: 3, body: String::new(), updated_at: T0 + 10 })
+    );
     let again = store.append(text(&acme, &id, &ann, "c-1", "hello", T0 + 11)).await.unwrap();
     assert_eq!((again.duplicate, again.draft_cleared), (true, None));
     let next = store.append(text(&acme, &id, &ann, "c-2", "more", T0 + 12)).await.unwrap();

@@ -18,7 +18,11 @@ pub(super) struct AmendMessage(pub Amend);
 
 impl Write for AmendMessage {
     type Output = Amended;
-    fn apply(self, conn: &Connection, stored: &mut Vec<(TenantId, Message)>) -> StoreResult<Amended> {
+    fn apply(
+        self,
+        conn: &Connection,
+        stored: &mut Vec<(TenantId, Message)>,
+    ) -> StoreResult<Amended> {
         let a = self.0;
         let Some(last_seq) = lookups::last_seq(conn, &a.tenant, &a.conversation_id)? else {
             return Err(StoreError::NotFound(format!("conversation {}", a.conversation_id)));
@@ -27,7 +31,9 @@ impl Write for AmendMessage {
             lookups::message_at(conn, &a.conversation_id, a.target)?
                 .ok_or_else(|| StoreError::NotFound(format!("message {}", a.target)))
         };
-        if let Some(event) = lookups::message_by_client_id(conn, &a.conversation_id, &a.actor, &a.client_msg_id)? {
+        if let Some(event) =
+            lookups::message_by_client_id(conn, &a.conversation_id, &a.actor, &a.client_msg_id)?
+        {
             if event.target != Some(a.target) {
                 return Err(StoreError::Conflict(format!(
                     "client_msg_id {} was used for another message",
@@ -54,7 +60,9 @@ impl Write for AmendMessage {
             }
             Change::Delete => {
                 if target.sender != a.actor && !a.moderator {
-                    return Err(StoreError::Forbidden("only the sender or an admin deletes a message".into()));
+                    return Err(StoreError::Forbidden(
+                        "only the sender or an admin deletes a message".into(),
+                    ));
                 }
                 target.body.clear();
                 target.payload = None;

@@ -37,10 +37,8 @@ impl Write for Append {
         )? {
             return Ok(Appended { message: original, duplicate: true, draft_cleared: None });
         }
-        if let Some(r) = new.reply_to {
-            if r == 0 || r > last_seq {
-                return Err(StoreError::NotFound(format!("message {r} to reply to")));
-            }
+        if let Some(r) = new.reply_to.filter(|r| *r == 0 || *r > last_seq) {
+            return Err(StoreError::NotFound(format!("message {r} to reply to")));
         }
         let message = Message {
             id: new.id,
@@ -69,7 +67,11 @@ impl Write for Append {
             )
             .and_then(|mut stmt| {
                 stmt.query_row(
-                    params![message.conversation_id.as_str(), message.sender.as_str(), message.created_at],
+                    params![
+                        message.conversation_id.as_str(),
+                        message.sender.as_str(),
+                        message.created_at
+                    ],
                     |r| Ok(Draft { version: r.get(0)?, body: r.get(1)?, updated_at: r.get(2)? }),
                 )
                 .optional()
@@ -82,7 +84,11 @@ impl Write for Append {
 
 /// Store `message` as `last_seq + 1`: insert it, move the conversation's summary, and move the
 /// sender's own watermarks (their own messages are never unread). Returns it with its seq.
-pub(super) fn insert_next(conn: &Connection, last_seq: u64, mut message: Message) -> StoreResult<Message> {
+pub(super) fn insert_next(
+    conn: &Connection,
+    last_seq: u64,
+    mut message: Message,
+) -> StoreResult<Message> {
     let seq = last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
         StoreError::Backend(format!("conversation {} ran out of seqs", message.conversation_id))
     })?;
@@ -120,13 +126,17 @@ pub(super) fn insert_next(conn: &Connection, last_seq: u64, mut message: Message
         "UPDATE conversations SET last_seq = ?2, last_activity = MAX(last_activity, ?3) \
          WHERE id = ?1",
     )
-    .and_then(|mut stmt| stmt.execute(params![m.conversation_id.as_str(), seq_to_sql(seq), m.created_at]))
+    .and_then(|mut stmt| {
+        stmt.execute(params![m.conversation_id.as_str(), seq_to_sql(seq), m.created_at])
+    })
     .ctx("updating a conversation summary")?;
     conn.prepare_cached(
         "UPDATE members SET read_seq = ?3, delivered_seq = MAX(delivered_seq, ?3) \
          WHERE conversation_id = ?1 AND user_id = ?2 AND read_seq < ?3",
     )
-    .and_then(|mut stmt| stmt.execute(params![m.conversation_id.as_str(), m.sender.as_str(), seq_to_sql(seq)]))
+    .and_then(|mut stmt| {
+        stmt.execute(params![m.conversation_id.as_str(), m.sender.as_str(), seq_to_sql(seq)])
+    })
     .ctx("moving the sender's read position")?;
     Ok(message)
 }

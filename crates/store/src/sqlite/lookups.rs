@@ -114,10 +114,19 @@ pub(super) fn draft(
 }
 
 /// The message at `seq`; the caller has checked the conversation's tenant.
-pub(super) fn message_at(conn: &Connection, id: &ConversationId, seq: Seq) -> StoreResult<Option<Message>> {
-    conn.prepare_cached(concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ?1 AND seq = ?2"))
-        .and_then(|mut stmt| {
-            stmt.query_row(params![id.as_str(), rows::seq_to_sql(seq)], |row| rows::message(row, 0)).optional()
-        })
-        .ctx("loading a message")
+pub(super) fn message_at(
+    conn: &Connection,
+    id: &ConversationId,
+    seq: Seq,
+) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE conversation_id = ?1 AND seq = ?2"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(params![id.as_str(), rows::seq_to_sql(seq)], |row| rows::message(row, 0))
+            .optional()
+    })
+    .ctx("loading a message")
 }

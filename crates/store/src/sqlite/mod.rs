@@ -44,14 +44,15 @@ pub use options::SqliteOptions;
 pub use schema::LATEST_VERSION as SCHEMA_VERSION;
 
 use crate::{
-    Account, Amend, Amended, Appended, CommitSink, ConversationRecord, ConversationView, Draft, DraftSave, HistoryPage,
-    HistoryRange, ListCursor, NewConversation, NewMessage, Receipt, Store, StoreResult,
-    Watermarks,
+    Account, Amend, Amended, Appended, CommitSink, ConversationRecord, ConversationView, Draft,
+    DraftSave, HistoryPage, HistoryRange, ListCursor, NewConversation, NewMessage, Receipt, Store,
+    StoreResult, Watermarks,
 };
 use pool::ReadPool;
 use writer::Writer;
 use writes::{
-    AddMember, CreateAccount, CreateConversation, Mark, Ping, RemoveMember, SaveDraft, SetLastSeen, SetRole,
+    AddMember, CreateAccount, CreateConversation, Mark, Ping, RemoveMember, SaveDraft, SetLastSeen,
+    SetRole,
 };
 
 /// The SQLite implementation of [`Store`]. Share it behind an `Arc`.
@@ -267,7 +268,11 @@ impl Store for SqliteStore {
         self.writer.submit(SetLastSeen { tenant, user, at }).await
     }
 
-    async fn last_seen(&self, tenant: &TenantId, users: &[UserId]) -> StoreResult<Vec<(UserId, Millis)>> {
+    async fn last_seen(
+        &self,
+        tenant: &TenantId,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, Millis)>> {
         let (tenant, users) = (tenant.clone(), users.to_vec());
         self.reads.run(move |c| reads::last_seen(c, &tenant, &users)).await
     }

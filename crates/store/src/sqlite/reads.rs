@@ -198,7 +198,9 @@ pub(super) fn draft(
 ) -> StoreResult<Option<crate::Draft>> {
     let tx = conn.transaction().ctx("starting a read")?;
     if !lookups::is_member(&tx, tenant, id, user)? {
-        return Err(crate::StoreError::NotFound(format!("{user} is not a member of conversation {id}")));
+        return Err(crate::StoreError::NotFound(format!(
+            "{user} is not a member of conversation {id}"
+        )));
     }
     lookups::draft(&tx, id, user)
 }

@@ -12,8 +12,8 @@ use super::error::{Context, backend, is_unique_violation};
 use super::lookups;
 use super::rows::seq_to_sql;
 use crate::{
-    Account, ConversationRecord, Draft, DraftSave, NewConversation, Receipt, StoreError, StoreResult,
-    Watermarks,
+    Account, ConversationRecord, Draft, DraftSave, NewConversation, Receipt, StoreError,
+    StoreResult, Watermarks,
 };
 
 /// A write the writer thread runs inside a batch transaction.
@@ -329,7 +329,9 @@ impl Write for SetLastSeen {
             "INSERT INTO last_seen (tenant, user_id, at) VALUES (?1, ?2, ?3) \
              ON CONFLICT (tenant, user_id) DO UPDATE SET at = MAX(at, excluded.at)",
         )
-        .and_then(|mut stmt| stmt.execute(params![self.tenant.as_str(), self.user.as_str(), self.at]))
+        .and_then(|mut stmt| {
+            stmt.execute(params![self.tenant.as_str(), self.user.as_str(), self.at])
+        })
         .ctx("saving last seen")?;
         Ok(())
     }

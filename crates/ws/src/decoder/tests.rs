@@ -10,11 +10,7 @@ fn decoder() -> Decoder {
 }
 
 fn limited(max_message_bytes: usize, max_fragments: usize) -> Decoder {
-    Decoder::new(&Config {
-        max_message_bytes,
-        max_fragments,
-        ..Config::default()
-    })
+    Decoder::new(&Config { max_message_bytes, max_fragments, ..Config::default() })
 }
 
 /// Feeds `input` in the given chunks, re-feeding what an event left unconsumed, and collects
@@ -63,14 +59,7 @@ fn unfragmented_text_and_binary() {
     input.extend(text(""));
     let (events, err) = run(&mut decoder(), &input);
     assert!(err.is_none());
-    assert_eq!(
-        events,
-        vec![
-            text_event("hello"),
-            binary_event(&[0, 1, 2, 255]),
-            text_event("")
-        ]
-    );
+    assert_eq!(events, vec![text_event("hello"), binary_event(&[0, 1, 2, 255]), text_event("")]);
 }
 
 #[test]
@@ -95,10 +84,7 @@ fn message_over_the_limit_fails_at_its_header() {
     let frame = client_frame(true, 0x2, &vec![7; 65537]);
     let mut dec = decoder();
     // Only the header (2 + 8 + 4 bytes) is needed to refuse it.
-    assert!(matches!(
-        run(&mut dec, &frame[..14]).1,
-        Some(WsError::TooBig)
-    ));
+    assert!(matches!(run(&mut dec, &frame[..14]).1, Some(WsError::TooBig)));
     // The limit is inclusive and counts the whole message across fragments.
     let mut dec = limited(10, 64);
     let mut input = client_frame(false, 0x1, b"12345");
@@ -106,10 +92,7 @@ fn message_over_the_limit_fails_at_its_header() {
     assert_eq!(run(&mut dec, &input).0, vec![text_event("1234567890")]);
     let mut input = client_frame(false, 0x1, b"12345");
     input.extend(client_frame(true, 0x0, b"678901"));
-    assert!(matches!(
-        run(&mut limited(10, 64), &input).1,
-        Some(WsError::TooBig)
-    ));
+    assert!(matches!(run(&mut limited(10, 64), &input).1, Some(WsError::TooBig)));
 }
 
 #[test]
@@ -125,10 +108,7 @@ fn fragment_count_limit() {
     let (events, err) = run(&mut decoder(), &build(64));
     assert!(err.is_none());
     assert_eq!(events, vec![binary_event(&[b'x'; 64])]);
-    assert!(matches!(
-        run(&mut decoder(), &build(65)).1,
-        Some(WsError::TooBig)
-    ));
+    assert!(matches!(run(&mut decoder(), &build(65)).1, Some(WsError::TooBig)));
 }
 
 #[test]
@@ -153,24 +133,15 @@ fn fragments_reassemble_with_control_frames_between() {
 
 #[test]
 fn unmasked_frames_are_refused() {
-    assert!(matches!(
-        only_error(&raw_frame(0x81, false, b"hi")),
-        WsError::Protocol(_)
-    ));
-    assert!(matches!(
-        only_error(&raw_frame(0x89, false, b"")),
-        WsError::Protocol(_)
-    ));
+    assert!(matches!(only_error(&raw_frame(0x81, false, b"hi")), WsError::Protocol(_)));
+    assert!(matches!(only_error(&raw_frame(0x89, false, b"")), WsError::Protocol(_)));
 }
 
 #[test]
 fn reserved_bits_are_refused() {
     for rsv in [0x40, 0x20, 0x10, 0x70] {
         assert!(
-            matches!(
-                only_error(&raw_frame(0x81 | rsv, true, b"hi")),
-                WsError::Protocol(_)
-            ),
+            matches!(only_error(&raw_frame(0x81 | rsv, true, b"hi")), WsError::Protocol(_)),
             "rsv {rsv:#x}"
         );
     }
@@ -180,10 +151,7 @@ fn reserved_bits_are_refused() {
 fn reserved_opcodes_are_refused() {
     for opcode in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
         assert!(
-            matches!(
-                only_error(&client_frame(true, opcode, b"")),
-                WsError::Protocol(_)
-            ),
+            matches!(only_error(&client_frame(true, opcode, b"")), WsError::Protocol(_)),
             "opcode {opcode}"
         );
     }
@@ -193,20 +161,14 @@ fn reserved_opcodes_are_refused() {
 fn control_frame_rules() {
     // 126-byte ping: refused from its first two bytes, before the payload is read.
     let long_ping = client_frame(true, 0x9, &[0; 126]);
-    assert!(matches!(
-        run(&mut decoder(), &long_ping[..2]).1,
-        Some(WsError::Protocol(_))
-    ));
+    assert!(matches!(run(&mut decoder(), &long_ping[..2]).1, Some(WsError::Protocol(_))));
     // 125 is fine.
     let (events, err) = run(&mut decoder(), &client_frame(true, 0x9, &[1; 125]));
     assert!(err.is_none());
     assert_eq!(events, vec![Event::Ping(Bytes::from(vec![1; 125]))]);
     // Fragmented control frames.
     for opcode in [0x8, 0x9, 0xA] {
-        assert!(matches!(
-            only_error(&client_frame(false, opcode, b"")),
-            WsError::Protocol(_)
-        ));
+        assert!(matches!(only_error(&client_frame(false, opcode, b"")), WsError::Protocol(_)));
     }
     // A short control payload in the 126 length form is still a >125 length code.
     let mut disguised = vec![0x89, 0x80 | 126, 0, 5];
@@ -218,14 +180,8 @@ fn control_frame_rules() {
 #[test]
 fn fragment_order_rules() {
     // Continuation with nothing to continue, with and without FIN.
-    assert!(matches!(
-        only_error(&client_frame(true, 0x0, b"x")),
-        WsError::Protocol(_)
-    ));
-    assert!(matches!(
-        only_error(&client_frame(false, 0x0, b"x")),
-        WsError::Protocol(_)
-    ));
+    assert!(matches!(only_error(&client_frame(true, 0x0, b"x")), WsError::Protocol(_)));
+    assert!(matches!(only_error(&client_frame(false, 0x0, b"x")), WsError::Protocol(_)));
     // A new text or binary frame while a message is open.
     for opcode in [0x1, 0x2] {
         let mut input = client_frame(false, 0x1, b"a");
@@ -243,15 +199,9 @@ fn sixty_four_bit_length_with_the_top_bit_set() {
 
 #[test]
 fn invalid_utf8_is_refused_and_fails_fast() {
-    assert!(matches!(
-        only_error(&client_frame(true, 0x1, b"ok\xff")),
-        WsError::InvalidUtf8
-    ));
+    assert!(matches!(only_error(&client_frame(true, 0x1, b"ok\xff")), WsError::InvalidUtf8));
     // Ending inside a sequence.
-    assert!(matches!(
-        only_error(&client_frame(true, 0x1, b"ok\xe2\x82")),
-        WsError::InvalidUtf8
-    ));
+    assert!(matches!(only_error(&client_frame(true, 0x1, b"ok\xe2\x82")), WsError::InvalidUtf8));
     // A sequence split across fragments is fine.
     let mut input = client_frame(false, 0x1, b"\xe2\x82");
     input.extend(client_frame(true, 0x0, b"\xac"));
@@ -263,10 +213,7 @@ fn invalid_utf8_is_refused_and_fails_fast() {
     ));
     // Fail fast inside one frame: the header and the first bad byte are enough.
     let frame = client_frame(true, 0x1, b"\xf4\x90\x80\x80 and much more text after it");
-    assert!(matches!(
-        run(&mut decoder(), &frame[..6 + 2]).1,
-        Some(WsError::InvalidUtf8)
-    ));
+    assert!(matches!(run(&mut decoder(), &frame[..6 + 2]).1, Some(WsError::InvalidUtf8)));
     // Binary messages are not checked.
     assert_eq!(
         run(&mut decoder(), &client_frame(true, 0x2, b"\xff")).0,
@@ -277,32 +224,17 @@ fn invalid_utf8_is_refused_and_fails_fast() {
 #[test]
 fn close_frames() {
     let close_event = |code, reason: &str| {
-        Event::Message(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
+        Event::Message(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
     };
-    assert_eq!(
-        run(&mut decoder(), &close(1000, "bye")).0,
-        vec![close_event(1000, "bye")]
-    );
-    assert_eq!(
-        run(&mut decoder(), &close(4999, "")).0,
-        vec![close_event(4999, "")]
-    );
+    assert_eq!(run(&mut decoder(), &close(1000, "bye")).0, vec![close_event(1000, "bye")]);
+    assert_eq!(run(&mut decoder(), &close(4999, "")).0, vec![close_event(4999, "")]);
     assert_eq!(
         run(&mut decoder(), &client_frame(true, 0x8, b"")).0,
         vec![Event::Message(Message::Close(None))]
     );
-    assert!(matches!(
-        only_error(&client_frame(true, 0x8, b"\x03")),
-        WsError::Protocol(_)
-    ));
+    assert!(matches!(only_error(&client_frame(true, 0x8, b"\x03")), WsError::Protocol(_)));
     for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
-        assert!(
-            matches!(only_error(&close(code, "")), WsError::Protocol(_)),
-            "code {code}"
-        );
+        assert!(matches!(only_error(&close(code, "")), WsError::Protocol(_)), "code {code}");
     }
     assert!(matches!(
         only_error(&client_frame(true, 0x8, b"\x03\xe8\xce\xba\xff")),
@@ -350,10 +282,7 @@ fn mixed_stream() -> (Vec<u8>, Vec<Event>) {
         binary_event(&long),
         Event::Message(Message::Pong(Bytes::new())),
         text_event(&big),
-        Event::Message(Message::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "done".into(),
-        }))),
+        Event::Message(Message::Close(Some(CloseFrame { code: 1000, reason: "done".into() }))),
     ];
     (input, events)
 }

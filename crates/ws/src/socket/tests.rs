@@ -17,9 +17,7 @@ const SHORT: Duration = Duration::from_millis(200);
 
 async fn tcp_pair(config: Config) -> (WebSocket<TcpStream>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (WebSocket::new(server, config), client)
 }
@@ -42,10 +40,7 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> (u8, Vec<u8>) {
 async fn assert_eof<R: AsyncRead + Unpin>(r: &mut R) {
     let mut rest = Vec::new();
     let read = timeout(Duration::from_secs(2), r.read_to_end(&mut rest)).await;
-    assert!(
-        matches!(read, Ok(Ok(0))),
-        "expected EOF, got {read:?} {rest:?}"
-    );
+    assert!(matches!(read, Ok(Ok(0))), "expected EOF, got {read:?} {rest:?}");
 }
 
 fn assert_idle<S>(ws: &WebSocket<S>) {
@@ -58,10 +53,7 @@ fn assert_idle<S>(ws: &WebSocket<S>) {
 async fn text_round_trip_and_idle_memory() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
     client.write_all(&text("hello")).await.unwrap();
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Text(Bytes::from_static(b"hello"))
-    );
+    assert_eq!(ws.recv().await.unwrap(), Message::Text(Bytes::from_static(b"hello")));
     ws.send_text(b"world").await.unwrap();
     assert_eq!(read_frame(&mut client).await, (0x81, b"world".to_vec()));
     ws.send_binary(&[1, 2, 3]).await.unwrap();
@@ -78,18 +70,9 @@ async fn several_messages_in_one_read_come_out_in_order() {
     burst.extend(client_frame(false, 0x1, b"thr"));
     burst.extend(client_frame(true, 0x0, b"ee"));
     client.write_all(&burst).await.unwrap();
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Text(Bytes::from_static(b"one"))
-    );
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Binary(Bytes::from_static(b"two"))
-    );
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Text(Bytes::from_static(b"three"))
-    );
+    assert_eq!(ws.recv().await.unwrap(), Message::Text(Bytes::from_static(b"one")));
+    assert_eq!(ws.recv().await.unwrap(), Message::Binary(Bytes::from_static(b"two")));
+    assert_eq!(ws.recv().await.unwrap(), Message::Text(Bytes::from_static(b"three")));
     assert_eq!(read_frame(&mut client).await, (0x8A, b"p".to_vec()));
     assert_idle(&ws);
 }
@@ -97,23 +80,11 @@ async fn several_messages_in_one_read_come_out_in_order() {
 #[tokio::test]
 async fn pings_are_answered_and_not_returned() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
-    client
-        .write_all(&client_frame(true, 0x9, b"are you there"))
-        .await
-        .unwrap();
-    client
-        .write_all(&client_frame(true, 0xA, b"pong payload"))
-        .await
-        .unwrap();
+    client.write_all(&client_frame(true, 0x9, b"are you there")).await.unwrap();
+    client.write_all(&client_frame(true, 0xA, b"pong payload")).await.unwrap();
     // The ping is answered inside recv, which returns the next message: the pong.
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Pong(Bytes::from_static(b"pong payload"))
-    );
-    assert_eq!(
-        read_frame(&mut client).await,
-        (0x8A, b"are you there".to_vec())
-    );
+    assert_eq!(ws.recv().await.unwrap(), Message::Pong(Bytes::from_static(b"pong payload")));
+    assert_eq!(read_frame(&mut client).await, (0x8A, b"are you there".to_vec()));
     // Our own pings.
     ws.ping(b"hb").await.unwrap();
     assert_eq!(read_frame(&mut client).await, (0x89, b"hb".to_vec()));
@@ -125,19 +96,12 @@ async fn pings_are_answered_and_not_returned() {
 async fn peer_initiated_close_is_echoed_once() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
     client.write_all(&close(4001, "bye")).await.unwrap();
-    let Message::Close(Some(frame)) = ws.recv().await.unwrap() else {
-        panic!("expected a close")
-    };
+    let Message::Close(Some(frame)) = ws.recv().await.unwrap() else { panic!("expected a close") };
     assert_eq!((frame.code, frame.reason.as_str()), (4001, "bye"));
     assert!(matches!(ws.recv().await, Err(WsError::Closed)));
     // Sending after the peer's Close is refused.
-    assert_eq!(
-        ws.send_text(b"late").await.unwrap_err().kind(),
-        io::ErrorKind::BrokenPipe
-    );
-    ws.close(close::NORMAL, "ignored: the echo was already sent")
-        .await
-        .unwrap();
+    assert_eq!(ws.send_text(b"late").await.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    ws.close(close::NORMAL, "ignored: the echo was already sent").await.unwrap();
     let (b0, payload) = read_frame(&mut client).await;
     assert_eq!((b0, payload), (0x88, 4001u16.to_be_bytes().to_vec()));
     assert_eof(&mut client).await;
@@ -146,16 +110,10 @@ async fn peer_initiated_close_is_echoed_once() {
 #[tokio::test]
 async fn empty_close_is_answered_normal() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
-    client
-        .write_all(&client_frame(true, 0x8, b""))
-        .await
-        .unwrap();
+    client.write_all(&client_frame(true, 0x8, b"")).await.unwrap();
     assert_eq!(ws.recv().await.unwrap(), Message::Close(None));
     ws.flush().await.unwrap();
-    assert_eq!(
-        read_frame(&mut client).await,
-        (0x88, 1000u16.to_be_bytes().to_vec())
-    );
+    assert_eq!(read_frame(&mut client).await, (0x88, 1000u16.to_be_bytes().to_vec()));
 }
 
 #[tokio::test]
@@ -185,10 +143,7 @@ async fn server_initiated_close_waits_for_the_answer() {
 
 #[tokio::test]
 async fn close_is_bounded_when_the_peer_never_answers() {
-    let config = Config {
-        close_timeout: SHORT,
-        ..Config::default()
-    };
+    let config = Config { close_timeout: SHORT, ..Config::default() };
     let (mut ws, _client) = tcp_pair(config).await;
     let started = std::time::Instant::now();
     ws.close(close::GOING_AWAY, "").await.unwrap();
@@ -200,20 +155,14 @@ async fn close_is_bounded_when_the_peer_never_answers() {
 async fn protocol_error_then_close_drains_until_the_peer_leaves() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
     // Unmasked, followed by bytes that are no longer framed.
-    client
-        .write_all(&raw_frame(0x81, false, b"not masked"))
-        .await
-        .unwrap();
+    client.write_all(&raw_frame(0x81, false, b"not masked")).await.unwrap();
     client.write_all(b"trailing garbage").await.unwrap();
     let err = ws.recv().await.unwrap_err();
     assert!(matches!(err, WsError::Protocol(_)));
     assert_eq!(err.close_code(), Some(1002));
     assert!(matches!(ws.recv().await, Err(WsError::Closed)));
     let peer = tokio::spawn(async move {
-        assert_eq!(
-            read_frame(&mut client).await,
-            (0x88, 1002u16.to_be_bytes().to_vec())
-        );
+        assert_eq!(read_frame(&mut client).await, (0x88, 1002u16.to_be_bytes().to_vec()));
         assert_eof(&mut client).await;
         // Leaving makes the server's close return.
     });
@@ -226,10 +175,7 @@ async fn protocol_error_then_close_drains_until_the_peer_leaves() {
 #[tokio::test]
 async fn eof_is_an_abnormal_closure() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
-    client
-        .write_all(&client_frame(false, 0x1, b"half"))
-        .await
-        .unwrap();
+    client.write_all(&client_frame(false, 0x1, b"half")).await.unwrap();
     drop(client);
     match ws.recv().await {
         Err(WsError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof),
@@ -275,16 +221,10 @@ async fn recv_is_cancel_safe() {
             _ = tokio::time::sleep(Duration::from_micros(300)) => cancelled += 1,
         }
     }
-    assert!(
-        cancelled > 5,
-        "the test did cancel recv mid-frame ({cancelled})"
-    );
+    assert!(cancelled > 5, "the test did cancel recv mid-frame ({cancelled})");
     assert_eq!(
         received,
-        vec![
-            Message::Text(Bytes::from(payload)),
-            Message::Text(Bytes::from_static(b"next"))
-        ]
+        vec![Message::Text(Bytes::from(payload)), Message::Text(Bytes::from_static(b"next"))]
     );
     let mut client = writer.await.unwrap();
     assert_eq!(read_frame(&mut client).await, (0x8A, b"mid".to_vec()));
@@ -295,15 +235,11 @@ async fn recv_is_cancel_safe() {
 async fn send_frames_over_tcp() {
     let (mut ws, mut client) = tcp_pair(Config::default()).await;
     assert!(ws.get_ref().is_write_vectored());
-    let frames: Vec<Bytes> = (0..200)
-        .map(|i| encode_text(format!("frame {i}").as_bytes()))
-        .collect();
+    let frames: Vec<Bytes> =
+        (0..200).map(|i| encode_text(format!("frame {i}").as_bytes())).collect();
     ws.send_frames(&frames).await.unwrap();
     for i in 0..200 {
-        assert_eq!(
-            read_frame(&mut client).await,
-            (0x81, format!("frame {i}").into_bytes())
-        );
+        assert_eq!(read_frame(&mut client).await, (0x81, format!("frame {i}").into_bytes()));
     }
     assert_idle(&ws);
 }
@@ -341,17 +277,12 @@ async fn non_vectored_stream_with_a_tiny_buffer() {
     let mut ws = WebSocket::new(server, Config::default());
     let reader = tokio::spawn(async move {
         for i in 0..50 {
-            assert_eq!(
-                read_frame(&mut client).await,
-                (0x81, format!("message {i}").into_bytes())
-            );
+            assert_eq!(read_frame(&mut client).await, (0x81, format!("message {i}").into_bytes()));
         }
         client
     });
     for i in 0..50 {
-        ws.send_text(format!("message {i}").as_bytes())
-            .await
-            .unwrap();
+        ws.send_text(format!("message {i}").as_bytes()).await.unwrap();
     }
     drop(reader.await.unwrap());
 }
@@ -365,10 +296,7 @@ async fn ping_flood_gets_back_pressure_and_every_pong() {
     let (mut client_rx, mut client_tx) = tokio::io::split(client);
     let writer = tokio::spawn(async move {
         for i in 0..300u32 {
-            client_tx
-                .write_all(&client_frame(true, 0x9, &i.to_be_bytes()))
-                .await
-                .unwrap();
+            client_tx.write_all(&client_frame(true, 0x9, &i.to_be_bytes())).await.unwrap();
         }
         client_tx.write_all(&text("end")).await.unwrap();
         client_tx
@@ -379,16 +307,10 @@ async fn ping_flood_gets_back_pressure_and_every_pong() {
     assert!(ws.queued_bytes() <= usize::from(MAX_QUEUED_PONGS) * 8);
     let reader = tokio::spawn(async move {
         for i in 0..300u32 {
-            assert_eq!(
-                read_frame(&mut client_rx).await,
-                (0x8A, i.to_be_bytes().to_vec())
-            );
+            assert_eq!(read_frame(&mut client_rx).await, (0x8A, i.to_be_bytes().to_vec()));
         }
     });
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Message::Text(Bytes::from_static(b"end"))
-    );
+    assert_eq!(ws.recv().await.unwrap(), Message::Text(Bytes::from_static(b"end")));
     ws.flush().await.unwrap();
     reader.await.unwrap();
     drop(writer.await.unwrap());
@@ -403,18 +325,12 @@ async fn fuzz_random_input_through_recv() {
         let (server, mut client) = tokio::io::duplex(64);
         let mut ws = WebSocket::new(
             server,
-            Config {
-                max_message_bytes: 512,
-                max_fragments: 4,
-                ..Config::default()
-            },
+            Config { max_message_bytes: 512, max_fragments: 4, ..Config::default() },
         );
         let mut input: Vec<u8> = Vec::new();
         for _ in 0..rng.random_range(0..6) {
             let opcode = [0x0, 0x1, 0x2, 0x8, 0x9, 0xA][rng.random_range(0..6)];
-            let payload: Vec<u8> = (0..rng.random_range(0..200))
-                .map(|_| rng.random())
-                .collect();
+            let payload: Vec<u8> = (0..rng.random_range(0..200)).map(|_| rng.random()).collect();
             input.extend(client_frame(rng.random_bool(0.7), opcode, &payload));
         }
         input.extend((0..rng.random_range(0..100)).map(|_| rng.random::<u8>()));
@@ -434,9 +350,7 @@ async fn fuzz_random_input_through_recv() {
             .await;
         });
         loop {
-            match timeout(Duration::from_secs(5), ws.recv())
-                .await
-                .expect("recv never stalls here")
+            match timeout(Duration::from_secs(5), ws.recv()).await.expect("recv never stalls here")
             {
                 Ok(Message::Close(_)) => break,
                 Ok(_) => {}
