@@ -410,3 +410,105 @@ async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
     assert_eq!(r.body["version"], 0, "no draft was stored");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_endpoints_refuse_outsiders_and_bad_input() {
+    let server = TestServer::start_with(|c| {
+        fast(c);
+        c.limits.max_body_bytes = 1024;
+    })
+    .await;
+    let conv = server.group("alice", &["bob"]).await;
+    let mut alice = server.connect("alice").await;
+    alice.send_msg(&conv, "m", "hi").await;
+    let base = format!("/v1/conversations/{conv}");
+    let attempts = |key: &str| {
+        vec![
+            (Method::POST, format!("{base}/received"), Some(json!({"seq": 1}))),
+            (Method::POST, format!("{base}/typing"), Some(json!({"typing": true}))),
+            (Method::GET, format!("{base}/draft"), None),
+            (Method::PUT, format!("{base}/draft"), Some(json!({"version": 0, "body": "x"}))),
+            (
+                Method::PATCH,
+                format!("{base}/messages/1"),
+                Some(json!({"client_msg_id": key, "body": "x"})),
+            ),
+            (Method::DELETE, format!("{base}/messages/1?client_msg_id={key}"), None),
+            (
+                Method::POST,
+                format!("{base}/messages/1/reactions"),
+                Some(json!({"client_msg_id": key, "emoji": "x", "add": true})),
+            ),
+        ]
+    };
+    for token in [server.token("mallory"), server.token_in(&"other".into(), "alice")] {
+        for (method, path, body) in attempts("k") {
+            server
+                .call(method, &path, Auth::Bearer(&token), body)
+                .await
+                .assert_error(404, "not_found");
+        }
+        let r = server
+            .call(Method::GET, "/v1/presence?users=alice,bob", Auth::Bearer(&token), None)
+            .await;
+        let users = r.body["users"].as_array().unwrap().clone();
+        assert!(users.iter().all(|u| u["user_id"] == "alice"), "only oneself: {users:?}");
+    }
+    let alice_token = server.token("alice");
+    for (method, path, body, status, code) in [
+        (Method::POST, format!("{base}/received"), json!({"seq": "one"}), 400, "invalid"),
+        (
+            Method::POST,
+            format!("{base}/typing"),
+            json!({"typing": true, "extra": 1}),
+            400,
+            "invalid",
+        ),
+        (
+            Method::PUT,
+            format!("{base}/draft"),
+            json!({"version": 0, "body": "x".repeat(2000)}),
+            413,
+            "too_large",
+        ),
+        (
+            Method::PATCH,
+            format!("{base}/messages/1"),
+            json!({"client_msg_id": "e", "body": "x".repeat(2000)}),
+            413,
+            "too_large",
+        ),
+        (
+            Method::POST,
+            format!("{base}/messages/1/reactions"),
+            json!({"client_msg_id": "r", "emoji": "", "add": true}),
+            400,
+            "invalid",
+        ),
+    ] {
+        server
+            .call(method, &path, Auth::Bearer(&alice_token), Some(body))
+            .await
+            .assert_error(status, code);
+    }
+    server
+        .call_raw(
+            Method::PUT,
+            &format!("{base}/draft"),
+            Auth::Bearer(&alice_token),
+            Some("application/json"),
+            b"{not json".to_vec(),
+        )
+        .await
+        .assert_error(400, "malformed");
+    // Nothing changed: no draft, message 1 as sent.
+    let r =
+        server.call(Method::GET, &format!("{base}/draft"), Auth::Bearer(&alice_token), None).await;
+    assert_eq!(r.body["version"], 0);
+    let r = server
+        .call(Method::GET, &format!("{base}/messages"), Auth::Bearer(&alice_token), None)
+        .await;
+    assert_eq!(r.body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["messages"][0]["body"], "hi");
+    server.stop().await;
+}
