@@ -349,8 +349,9 @@ async fn drafts_sync_across_devices_conflict_when_stale_and_clear_on_send() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
+/// A server with 1 KiB bodies, alice's and bob's conversation holding alice's "hi" as seq 1,
+/// and alice's device.
+async fn alice_and_bob_with_small_bodies() -> (TestServer, String, WsClient) {
     let server = TestServer::start_with(|c| {
         fast(c);
         c.limits.max_body_bytes = 1024;
@@ -359,6 +360,12 @@ async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
     let conv = server.group("alice", &["bob"]).await;
     let mut alice = server.connect("alice").await;
     alice.send_msg(&conv, "m", "hi").await;
+    (server, conv, alice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
+    let (server, conv, mut alice) = alice_and_bob_with_small_bodies().await;
     let mut mallory = server.connect("mallory").await;
     let other_tenant =
         WsClient::connect_as(&server.ws_url(), &server.token_in(&"other".into(), "zed"), None)
@@ -413,14 +420,7 @@ async fn new_frames_refuse_outsiders_and_bad_input_without_changing_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_endpoints_refuse_outsiders_and_bad_input() {
-    let server = TestServer::start_with(|c| {
-        fast(c);
-        c.limits.max_body_bytes = 1024;
-    })
-    .await;
-    let conv = server.group("alice", &["bob"]).await;
-    let mut alice = server.connect("alice").await;
-    alice.send_msg(&conv, "m", "hi").await;
+    let (server, conv, _alice) = alice_and_bob_with_small_bodies().await;
     let base = format!("/v1/conversations/{conv}");
     let attempts = |key: &str| {
         vec![
