@@ -225,13 +225,21 @@ where
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.reset();
         let idle = Duration::from_millis(limits.idle_timeout_ms);
+        // One timer for the token's expiry, reset only when a refresh changes it (not once per
+        // loop: the loop turns once per batch of events).
+        let mut expires_at = self.principal.expires_at;
+        let expiry = tokio::time::sleep_until(self.expiry());
+        tokio::pin!(expiry);
         while let Flow::Continue = flow {
-            let expiry = self.expiry();
+            if self.principal.expires_at != expires_at {
+                expires_at = self.principal.expires_at;
+                expiry.as_mut().reset(self.expiry());
+            }
             flow = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Flow::Close(close::SERVICE_RESTART, restart_advice()),
                 _ = slow.wait() => self.slow_consumer(),
-                _ = tokio::time::sleep_until(expiry) => Flow::Close(close::TOKEN_EXPIRED, String::new()),
+                _ = &mut expiry => Flow::Close(close::TOKEN_EXPIRED, String::new()),
                 // Output before input: a client that pipelines requests must not starve its own
                 // event queue into a slow-consumer close.
                 out = self.rx.recv() => match out {
