@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# The benchmark harness: every scenario against Chinwag and every peer, on this machine, fairly.
+#
+# Usage:
+#   bench/run.sh [--out DIR] [--runs N] [--scenarios LIST] [--targets LIST] [--quick]
+#                [--chinwag-bin PATH] [--no-build]
+#
+#   --out DIR         where results go (default bench/results/<UTC date>-<host>)
+#   --runs N          runs per target and scenario, interleaved across targets (default 3);
+#                     bench/summarize.py reports the median
+#   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload
+#                     (default all of them)
+#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio
+#                     (default chinwag,ws,uws,socketio; durable runs for chinwag* only)
+#   --quick           short steps and small counts, to check the harness (not for publishing)
+#   --chinwag-bin P   the chinwag binary to measure (default target/release/chinwag, built)
+#   --no-build        do not run cargo build
+#
+# Fairness rules kept here: the server is pinned to CPU 0 and the generator to CPU 1 (taskset);
+# the machine must be idle before every run (CPU busy < IDLE_MAX_PCT over 2 s, no cargo/rustc),
+# waiting up to IDLE_WAIT_SECS, and the measured busy share is stored with every result;
+# compression and TLS are off everywhere; Chinwag runs with persistence on (SQLite WAL,
+# synchronous=FULL) and raised rate limits (see docs/benchmarks.md), `chinwag-nosync` with
+# synchronous=NORMAL. All traffic stays on 127.0.0.x; every load step is bounded in time.
+#
+# Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
+# PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,500,1000,2000 msg/s),
+# BENCH_CHINWAG_VERSION (recorded instead of the git HEAD).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+out="bench/results/$(date -u +%Y%m%d-%H%M)"
+runs=3
+scenarios="noise,fanout,idle,durable,payload"
+targets="chinwag,ws,uws,socketio"
+quick=0
+chinwag_bin="target/release/chinwag"
+build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --scenarios) scenarios="$2"; shift 2 ;;
+    --targets) targets="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --chinwag-bin) chinwag_bin="$2"; build=0; shift 2 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+IDLE_MAX_PCT=${IDLE_MAX_PCT:-15}
+IDLE_WAIT_SECS=${IDLE_WAIT_SECS:-1800}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+PAYLOAD_RUNS=${PAYLOAD_RUNS:-$runs}
+SECRET="chinwag-bench-token-secret-0123456789"
+
+if [ "$quick" = 1 ]; then
+  FANOUT_ARGS=(--members 200 --rates 100,1000 --step-secs 2)
+  PAYLOAD_ARGS=(--members 200 --rates 200 --step-secs 2)
+  IDLE_N=1000
+  DURABLE_ARGS=(--senders 50 --window 4 --secs 3 --warmup-secs 1)
+  NOISE_ARGS=(--count 2000 --gapped 200)
+else
+  FANOUT_ARGS=(--members 1000 --rates "${FANOUT_RATES:-100,200,500,1000,2000}" --step-secs 5)
+  PAYLOAD_ARGS=(--members 1000 --rates 200 --step-secs 5)
+  IDLE_N=10000
+  DURABLE_ARGS=(--senders 200 --window 4 --secs 10 --warmup-secs 2)
+  NOISE_ARGS=(--count 20000 --gapped 2000)
+fi
+PAYLOAD_SIZES=(100 1024 16384 65536)
+
+if [ "$build" = 1 ]; then
+  cargo build --release -p chinwag -p chinwag-bench
+fi
+bench_bin="$root/target/release/chinwag-bench"
+[ -x "$bench_bin" ] || { echo "missing $bench_bin: cargo build --release -p chinwag-bench" >&2; exit 1; }
+if [[ ",$targets," =~ ,(ws|uws|socketio), ]] && [ ! -d bench/peers/node_modules ]; then
+  bench/install-peers.sh
+fi
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+mkdir -p "$out"
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# The share of both CPUs that was busy over 2 s, from /proc/stat.
+busy_pct() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 2; b=($(head -1 /proc/stat))
+  local total=0 idle=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  idle=$((b[4] - a[4] + b[5] - a[5]))
+  echo $(( (100 * (total - idle)) / (total > 0 ? total : 1) ))
+}
+
+builds_running() {
+  local name
+  for name in cargo rustc cc1 rust-lld ld; do pgrep -x "$name" >/dev/null && return 0; done
+  return 1
+}
+
+# Wait until nothing else runs; prints the last busy share.
+BUSY=0
+wait_idle() {
+  local waited=0
+  while true; do
+    BUSY=$(busy_pct)
+    if [ "$BUSY" -lt "$IDLE_MAX_PCT" ] && ! builds_running; then
+      return 0
+    fi
+    if [ "$waited" -ge "$IDLE_WAIT_SECS" ]; then
+      log "machine still busy (${BUSY} %) after ${IDLE_WAIT_SECS} s: running anyway, recorded"
+      return 0
+    fi
+    [ $((waited % 60)) -eq 0 ] && log "waiting for an idle machine (busy ${BUSY} %)"
+    sleep 8; waited=$((waited + 10))
+  done
+}
+
+SERVER_PID=""
+DATA_DIR=""
+port_of() {
+  case "$1" in chinwag) echo 18080 ;; chinwag-nosync) echo 18081 ;; ws) echo 19001 ;; uws) echo 19003 ;; socketio) echo 19002 ;; esac
+}
+protocol_of() { case "$1" in chinwag*) echo chinwag ;; *) echo "$1" ;; esac; }
+
+start_server() {
+  local target=$1 port
+  port=$(port_of "$target")
+  case "$target" in
+    chinwag|chinwag-nosync)
+      DATA_DIR=$(mktemp -d /tmp/chinwag-bench-data.XXXXXX)
+      local sync=true
+      [ "$target" = chinwag-nosync ] && sync=false
+      CHINWAG_AUTH__TOKEN_SECRET="$SECRET" \
+      CHINWAG_LOG=warn \
+      CHINWAG_LIMITS__REQUESTS_PER_SECOND=1000000 \
+      CHINWAG_LIMITS__USER_REQUESTS_PER_SECOND=1000000 \
+      CHINWAG_STORE__SYNCHRONOUS_FULL=$sync \
+        taskset -c "$SERVER_CPU" "$chinwag_bin" serve --listen "127.0.0.1:$port" --data-dir "$DATA_DIR" \
+        >"$out/server-$target.log" 2>&1 &
+      SERVER_PID=$! ;;
+    ws|uws|socketio)
+      local script=$target-server.js
+      taskset -c "$SERVER_CPU" node "bench/peers/$script" "$port" >"$out/server-$target.log" 2>&1 &
+      SERVER_PID=$! ;;
+  esac
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then sleep 0.5; return 0; fi
+    sleep 0.05
+  done
+  echo "server $target did not start; see $out/server-$target.log" >&2
+  exit 1
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  if [ -n "$DATA_DIR" ]; then rm -rf "$DATA_DIR"; DATA_DIR=""; fi
+}
+trap stop_server EXIT
+
+# run_one FILE SCENARIO TARGET RUN EXTRA-ARGS...: one measured run, appended to $out/FILE.jsonl.
+run_one() {
+  local file=$1 scenario=$2 target=$3 run=$4; shift 4
+  wait_idle
+  local busy=$BUSY
+  start_server "$target"
+  log "$scenario $target run $run (machine busy ${busy} % before)"
+  local line
+  if line=$(taskset -c "$GEN_CPU" "$bench_bin" "$scenario" --target "$(protocol_of "$target")" \
+      --addr "127.0.0.1:$(port_of "$target")" --server-pid "$SERVER_PID" --label "$target" \
+      --token-secret "$SECRET" "$@"); then
+    printf '{"run":%d,"machine_busy_pct_before":%d,"result":%s}\n' "$run" "$busy" "$line" >>"$out/$file.jsonl"
+  else
+    log "$scenario $target run $run FAILED"
+    printf '{"run":%d,"machine_busy_pct_before":%d,"failed":true,"target":"%s"}\n' "$run" "$busy" "$target" >>"$out/$file.jsonl"
+  fi
+  stop_server
+}
+
+IFS=, read -r -a target_list <<<"$targets"
+{
+  echo "{\"date\":\"$(date -u +%FT%TZ)\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\","
+  echo "\"kernel\":\"$(uname -r)\",\"node\":\"$(node --version 2>/dev/null || echo none)\",\"git\":\"${BENCH_CHINWAG_VERSION:-$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo -dirty)}\","
+  echo "\"chinwag_bin\":\"$chinwag_bin\",\"runs\":$runs,\"quick\":$quick}"
+} | jq -c . >"$out/machine.json"
+
+for scenario in ${scenarios//,/ }; do
+  case "$scenario" in
+    noise)
+      wait_idle
+      taskset -c "$SERVER_CPU" "$bench_bin" echo --listen 127.0.0.1:17999 --max-secs 120 &
+      echo_pid=$!
+      sleep 0.3
+      taskset -c "$GEN_CPU" "$bench_bin" noise --addr 127.0.0.1:17999 "${NOISE_ARGS[@]}" >>"$out/noise.jsonl"
+      wait "$echo_pid" || true ;;
+    fanout)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one fanout fanout "$t" "$run" "${FANOUT_ARGS[@]}"; done
+      done ;;
+    payload)
+      for run in $(seq 1 "$PAYLOAD_RUNS"); do
+        for size in "${PAYLOAD_SIZES[@]}"; do
+          for t in "${target_list[@]}"; do run_one payload fanout "$t" "$run" "${PAYLOAD_ARGS[@]}" --payload "$size" \
+            --stop-below-pct 0; done
+        done
+      done
+      ;;
+    idle)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one idle idle "$t" "$run" --connections "$IDLE_N"; done
+      done ;;
+    durable)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do
+          case "$t" in chinwag*) run_one durable durable "$t" "$run" "${DURABLE_ARGS[@]}" ;; esac
+        done
+      done ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+done
+log "results in $out"
+python3 bench/summarize.py "$out" || true

@@ -1,0 +1,171 @@
+//! Getting a server ready for a scenario: tokens, conversations, and many connections at once.
+//! None of this is on the measured path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::conn::{Conn, source_addr};
+use crate::target::Target;
+
+/// Options every scenario shares.
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct Common {
+    /// Which server speaks at `--addr`.
+    #[arg(long, value_enum, default_value = "chinwag")]
+    pub target: Target,
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The server's process id, to read its CPU time and memory from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Client source addresses 127.0.0.2… to spread connections over (each has its own
+    /// ephemeral ports).
+    #[arg(long, default_value_t = 8)]
+    pub sources: usize,
+    /// Connections opening at the same time.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Chinwag's `auth.token_secret`: tokens are signed locally (HS256, iss "chinwag").
+    #[arg(long, env = "CHINWAG_AUTH__TOKEN_SECRET", default_value = DEFAULT_SECRET, hide_env_values = true)]
+    #[serde(skip)]
+    pub token_secret: String,
+    /// A name for this run in the JSON line (default: the target's name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Set by scenarios that only upgrade (see `idle --skip-opening`).
+    #[arg(skip)]
+    pub skip_opening: bool,
+}
+
+impl Common {
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.target.name().to_owned())
+    }
+}
+
+/// The token secret the harness starts Chinwag with (any 32+ byte string works).
+pub const DEFAULT_SECRET: &str = "chinwag-bench-token-secret-0123456789";
+
+/// A prefix that keeps user ids of different runs apart on a reused database.
+pub fn run_prefix() -> String {
+    format!("b{}", crate::clock::now_us() / 1000 % 100_000_000)
+}
+
+/// A Chinwag token for `user` in the default tenant, valid for a day.
+pub fn token(secret: &str, user: &str) -> anyhow::Result<String> {
+    #[derive(Serialize)]
+    struct Claims<'a> {
+        sub: &'a str,
+        tenant: &'a str,
+        exp: u64,
+        iss: &'a str,
+    }
+    let exp = crate::clock::now_us() / 1_000_000 + 86_400;
+    let claims = Claims { sub: user, tenant: "default", exp, iss: "chinwag" };
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)
+        .context("signing a token")
+}
+
+/// Create group conversations over REST (`POST /v1/conversations` as the owner), `concurrency`
+/// at a time; returns their ids in order. Each group is `(owner, other members)`.
+pub async fn create_groups(
+    addr: SocketAddr,
+    secret: &str,
+    groups: Vec<(String, Vec<String>)>,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let http = reqwest::Client::new();
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let n = groups.len();
+    for (i, (owner, members)) in groups.into_iter().enumerate() {
+        let (http, gate) = (http.clone(), gate.clone());
+        let token = token(secret, &owner)?;
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("open semaphore");
+            let res = http
+                .post(format!("http://{addr}/v1/conversations"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"kind": "group", "members": members, "title": "bench"}))
+                .send()
+                .await?;
+            let status = res.status();
+            let body: serde_json::Value = res.json().await?;
+            if status.as_u16() != 201 {
+                bail!("creating a group: HTTP {status}: {body}");
+            }
+            let id = body["conversation"]["id"].as_str().context("no conversation id")?.to_owned();
+            Ok((i, id))
+        });
+    }
+    let mut ids = vec![String::new(); n];
+    while let Some(r) = tasks.join_next().await {
+        let (i, id) = r??;
+        ids[i] = id;
+    }
+    Ok(ids)
+}
+
+/// The connections a scenario opened, and what it took.
+#[derive(Debug)]
+pub struct Opened {
+    /// Index-aligned with the request; `None` where opening failed.
+    pub conns: Vec<Option<Conn>>,
+    pub failed: usize,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// Open `n` connections, `concurrency` at a time: connect from spread source addresses,
+/// upgrade at `path(i)`, and run the protocol's opening with `token(i)`.
+pub async fn open_many(
+    common: &Common,
+    n: usize,
+    path: impl Fn(usize) -> String,
+    token: impl Fn(usize) -> Option<String>,
+) -> Opened {
+    let gate = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let started = Instant::now();
+    for i in 0..n {
+        let (gate, path, token) = (gate.clone(), path(i), token(i));
+        let (addr, target, source) = (common.addr, common.target, source_addr(i, common.sources));
+        let skip_opening = common.skip_opening;
+        tasks.spawn_local(async move {
+            let _permit = gate.acquire_owned().await.expect("open semaphore");
+            let result = async {
+                let mut conn = Conn::connect(addr, source, &path).await?;
+                if !skip_opening {
+                    conn.ready(target, token.as_deref(), Duration::from_secs(30)).await?;
+                }
+                Ok::<_, std::io::Error>(conn)
+            }
+            .await;
+            (i, result)
+        });
+    }
+    let mut conns: Vec<Option<Conn>> = (0..n).map(|_| None).collect();
+    let (mut failed, mut first_error) = (0, None);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, Ok(conn))) => conns[i] = Some(conn),
+            Ok((_, Err(e))) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    Opened { conns, failed, first_error, elapsed: started.elapsed() }
+}

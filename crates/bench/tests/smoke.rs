@@ -1,0 +1,82 @@
+//! A tiny fan-out and a tiny durable run against a real in-process Chinwag server: the
+//! generator's whole path (tokens, REST set-up, upgrade, auth, send, events, acks) works end to
+//! end. Timings are not checked here; the benchmark proves those (docs/benchmarks.md).
+
+use chinwag_bench::scenario::{durable, fanout};
+use chinwag_bench::setup::Common;
+use chinwag_bench::target::Target;
+use chinwag_testkit::{TOKEN_SECRET, TestServer};
+
+fn common(addr: std::net::SocketAddr) -> Common {
+    Common {
+        target: Target::Chinwag,
+        addr,
+        server_pid: Some(std::process::id()),
+        sources: 4,
+        connect_concurrency: 50,
+        token_secret: TOKEN_SECRET.into(),
+        label: Some("smoke".into()),
+        skip_opening: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_fanout_and_durable_run_deliver_everything() {
+    let server = TestServer::start_with(|c| {
+        c.limits.requests_per_second = 100_000;
+        c.limits.user_requests_per_second = 100_000;
+    })
+    .await;
+    let addr = server.addr;
+
+    let args = fanout::FanoutArgs {
+        common: common(addr),
+        members: 20,
+        rates: vec![50.0, 100.0],
+        step_secs: 1.0,
+        publishers: 2,
+        payload: 64,
+        drain_secs: 3.0,
+        stop_below_pct: 0.0,
+        settle_secs: 0.1,
+    };
+    let r =
+        tokio::task::spawn_blocking(move || fanout::run(args)).await.unwrap().expect("fanout runs");
+    let steps = r["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{r}");
+    for s in steps {
+        let sent = s["sent"].as_u64().unwrap();
+        assert!(sent >= 45, "{s}");
+        assert_eq!(
+            s["delivered"].as_u64().unwrap(),
+            sent * 20,
+            "every member gets every message: {s}"
+        );
+        assert!(s["latency"]["p50_us"].as_u64().unwrap() > 0, "{s}");
+        assert!(s["server_cpu_secs"].as_f64().is_some(), "{s}");
+    }
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["seq_gaps"], 0, "{r}");
+    assert_eq!(r["seq_dups"], 0, "{r}");
+    assert_eq!(
+        r["acks"].as_u64().unwrap(),
+        steps.iter().map(|s| s["sent"].as_u64().unwrap()).sum::<u64>()
+    );
+
+    let args = durable::DurableArgs {
+        common: common(addr),
+        senders: 8,
+        window: 2,
+        conversations: 0,
+        payload: 64,
+        warmup_secs: 0.3,
+        secs: 1.0,
+    };
+    let r = tokio::task::spawn_blocking(move || durable::run(args))
+        .await
+        .unwrap()
+        .expect("durable runs");
+    assert!(r["acks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    server.stop().await;
+}
