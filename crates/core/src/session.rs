@@ -52,7 +52,8 @@ where
     let limits = &services.limits;
     let (principal, first) = match pre_auth {
         Some(p) => (p, None),
-        None => match authenticate(&node, &mut ws).await {
+        // Boxed here and below: rare paths stay out of the future every idle connection keeps.
+        None => match Box::pin(authenticate(&node, &mut ws)).await {
             Some((p, id, resume)) => (p, Some((id, resume))),
             None => return,
         },
@@ -67,14 +68,17 @@ where
                 ..ServiceError::rate_limited(TOO_MANY_RETRY_MS)
             };
             let frame = ServerFrame::Error { id: None, error: error.to_body() };
-            let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
-            close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
+            Box::pin(async {
+                let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
+                close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
+            })
+            .await;
             return;
         }
     };
     let ttl = services.presence_ttl();
     if services.presence.connect(&principal.tenant, &principal.user, device.0, ttl) {
-        announce_presence(&services, &principal, true).await;
+        Box::pin(announce_presence(&services, &principal, true)).await;
     }
     let mut session = Session {
         ws,
@@ -94,7 +98,7 @@ where
     let s = &session;
     s.node.services.hub.unregister(&s.principal.tenant, &s.principal.user, s.device);
     if services.presence.disconnect(&s.principal.tenant, &s.principal.user, s.device.0) {
-        announce_presence(&services, &s.principal, false).await;
+        Box::pin(announce_presence(&services, &s.principal, false)).await;
     }
 }
 
@@ -208,15 +212,16 @@ where
             }
             Err(e) => {
                 let e = ServiceError::from(e);
-                let _ = self.write(ServerFrame::Error { id: None, error: e.to_body() }).await;
-                self.finish(Flow::Close(close::INTERNAL_ERROR, String::new())).await;
+                let _ =
+                    Box::pin(self.write(ServerFrame::Error { id: None, error: e.to_body() })).await;
+                Box::pin(self.finish(Flow::Close(close::INTERNAL_ERROR, String::new()))).await;
                 return;
             }
         }
         let (id, resume) = first.unwrap_or((None, None));
-        let mut flow = self.authed(id.clone()).await;
+        let mut flow = Box::pin(self.authed(id.clone())).await;
         if let (Flow::Continue, Some(req)) = (&flow, resume) {
-            flow = self.resume(id, req).await;
+            flow = Box::pin(self.resume(id, req)).await;
         }
 
         let slow = self.rx.slow_watch();
@@ -243,12 +248,12 @@ where
                 // Output before input: a client that pipelines requests must not starve its own
                 // event queue into a slow-consumer close.
                 out = self.rx.recv() => match out {
-                    Some(first) => self.write_live(first).await,
+                    Some(first) => Box::pin(self.write_live(first)).await,
                     None => Flow::Close(close::SLOW_CONSUMER, String::new()),
                 },
                 msg = self.ws.recv() => {
                     self.last_heard = Instant::now();
-                    self.on_message(msg).await
+                    Box::pin(self.on_message(msg)).await
                 }
                 _ = heartbeat.tick() => {
                     if self.last_heard.elapsed() > idle {
@@ -256,12 +261,12 @@ where
                     } else {
                         let p = &self.principal;
                         services.presence.renew(&p.tenant, &p.user, self.device.0, services.presence_ttl());
-                        self.guarded(|ws| Box::pin(ws.ping(b""))).await
+                        Box::pin(self.guarded(|ws| Box::pin(ws.ping(b"")))).await
                     }
                 }
             };
         }
-        self.finish(flow).await;
+        Box::pin(self.finish(flow)).await;
     }
 
     async fn finish(&mut self, flow: Flow) {
