@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{TestServer, WsClient, mint_token};
+use chinwag_testkit::{TestServer, WsClient, mint_token, silent_peer};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 async fn short_token(server: &TestServer, user: &str, ttl_secs: u64) -> String {
     mint_token(&server.http, &server.url(""), user, Some(ttl_secs)).await
@@ -21,15 +21,7 @@ async fn live_peers_are_kept_and_silent_ones_are_reaped() {
     let mut alive = server.connect("alice").await;
 
     // A peer that completes the handshake and `auth`, then never reads or answers again.
-    let mut raw = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let handshake = format!(
-        "GET /v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr
-    );
-    raw.write_all(handshake.as_bytes()).await.unwrap();
-    let auth = json!({"type": "auth", "token": server.token("bob")}).to_string();
-    raw.write_all(&masked_text_frame(auth.as_bytes())).await.unwrap();
+    let mut raw = silent_peer(server.addr, &server.token("bob")).await;
 
     // Meanwhile the live client keeps reading, so its library answers the server's pings.
     let idle = alive.try_recv(Duration::from_millis(2_000)).await;
@@ -65,21 +57,6 @@ async fn an_expiring_token_closes_the_connection_unless_refreshed() {
     let pong = refreshed.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong", "the refreshed connection outlives the first token");
     server.stop().await;
-}
-
-fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![0x81];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// The status code of the first close frame in a server byte stream (after the HTTP response).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{Auth, TestServer, WsClient};
+use chinwag_testkit::{Auth, TestServer, WsClient, silent_peer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -249,21 +249,7 @@ async fn presence_follows_devices_and_leases_and_only_co_members_see_it() {
 
     // A connection that dies without a close frame or FIN (a silent peer) goes offline when its
     // lease lapses.
-    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    use tokio::io::AsyncWriteExt;
-    let handshake = format!(
-        "GET /v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr
-    );
-    silent.write_all(handshake.as_bytes()).await.unwrap();
-    let auth = json!({"type": "auth", "token": server.token("alice")}).to_string();
-    let mask = [7u8, 7, 7, 7];
-    let mut frame = vec![0x81, 0x80 | 126];
-    frame.extend_from_slice(&(auth.len() as u16).to_be_bytes());
-    frame.extend_from_slice(&mask);
-    frame.extend(auth.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    silent.write_all(&frame).await.unwrap();
+    let _silent = silent_peer(server.addr, &server.token("alice")).await;
     assert_eq!(bob.recv_type("presence").await["online"], true);
     let t0 = std::time::Instant::now();
     assert_eq!(bob.recv_type("presence").await["online"], false);

@@ -38,3 +38,35 @@ pub fn refused_status(e: &tokio_tungstenite::tungstenite::Error) -> (u16, String
         other => panic!("expected an HTTP refusal of the upgrade, got {other}"),
     }
 }
+
+/// A peer that upgrades, authenticates with `token`, and then never reads, answers or closes:
+/// what a crashed device or a cut network looks like to the server. Built by hand (no library
+/// would stay this silent); the returned socket holds whatever the server sends.
+pub async fn silent_peer(addr: std::net::SocketAddr, token: &str) -> TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut raw = TcpStream::connect(addr).await.expect("connect");
+    let handshake = format!(
+        "GET /v1/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    raw.write_all(handshake.as_bytes()).await.expect("handshake");
+    let auth = serde_json::json!({"type": "auth", "token": token}).to_string();
+    raw.write_all(&masked_text_frame(auth.as_bytes())).await.expect("auth frame");
+    raw
+}
+
+/// A client text frame (masked, as RFC 6455 requires of clients).
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).expect("frame under 64 KiB").to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}

@@ -6,7 +6,8 @@
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite, a third-party implementation) with
 //!   helpers for request/reply and for waiting on events.
 //! - [`ChildServer`]: the `chinwag` binary as a child process, for tests that kill it.
-//! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`).
+//! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`);
+//!   [`silent_peer`]: a connection that authenticates and then goes silent.
 //! - [`mint_token`]: a token from the server API of any running server.
 //! - [`TestServer::call`] and [`Reply`]: REST calls with any credentials ([`Auth`]), and
 //!   [`Reply::assert_error`], the check of the one error shape.
@@ -21,7 +22,7 @@ mod server;
 
 pub use child::ChildServer;
 pub use client::{Closed, WsClient};
-pub use handshake::{Ws, open_with_headers, refused_status};
+pub use handshake::{Ws, open_with_headers, refused_status, silent_peer};
 pub use rest::{Auth, Reply, mint_token};
 pub use server::{API_KEY, TOKEN_SECRET, TestServer};
 
