@@ -1,75 +1,153 @@
 //! A device's outbound queue: the only buffer between the hub and one connection's socket.
 //!
-//! Bounded twice, by frames (the channel) and by bytes (a counter), because a few huge frames and
-//! many tiny ones must both be capped. Overflow rule (G5): the hub never waits; a push that does
-//! not fit marks the device slow, wakes its session, and drops every later push. The session
-//! closes with `slow_consumer` (4008) and the client recovers through resume (G4).
+//! Bounded twice, by entries and by bytes, because a few huge batches and many tiny frames must
+//! both be capped. Overflow rule (G5): the hub never waits; a push that does not fit marks the
+//! device slow, wakes its session, and drops every later push. The session closes with
+//! `slow_consumer` (4008) and the client recovers through resume (G4).
+//!
+//! The queue is a `VecDeque` under a short synchronous lock rather than a channel: an idle
+//! connection then holds no buffer at all (a channel keeps a block of slots allocated for its
+//! whole life), and the session takes everything queued in one lock instead of one receive per
+//! entry. The lock is never held across `.await` (`parking_lot`, guarded by the lint).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use chinwag_proto::ids::{ConversationId, Seq};
-use tokio::sync::{Notify, mpsc};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
-/// One frame on its way to a device.
+/// One entry on its way to a device: one frame, or a window's frames of one conversation
+/// concatenated (see `hub.rs`).
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    /// A complete WebSocket frame, usually shared with every other recipient.
+    /// Complete WebSocket frames, shared with every other recipient.
     pub frame: Bytes,
-    /// For message events: which conversation and seq, so the session can drop what it already
-    /// sent during a resume replay.
-    pub message: Option<(Arc<ConversationId>, Seq)>,
+    /// For conversation events: where each frame ends and which message seq it carries, so the
+    /// session can drop what a resume replay already sent.
+    pub events: Option<Arc<ConversationFrames>>,
+}
+
+/// The layout of an [`Outbound`] that holds conversation events.
+#[derive(Debug)]
+pub struct ConversationFrames {
+    pub conversation: ConversationId,
+    /// Per frame, in order: its end offset in the bytes, and its message seq (0 for events that
+    /// are not messages: those are always delivered).
+    pub frames: Box<[(u32, Seq)]>,
+    /// Lowest and highest message seq among the frames (0 when there is none).
+    pub first_seq: Seq,
+    pub last_seq: Seq,
+}
+
+impl ConversationFrames {
+    pub fn new(conversation: ConversationId, frames: Box<[(u32, Seq)]>) -> Self {
+        let seqs = frames.iter().map(|&(_, seq)| seq).filter(|&seq| seq > 0);
+        let first_seq = seqs.clone().min().unwrap_or(0);
+        let last_seq = seqs.max().unwrap_or(0);
+        Self { conversation, frames, first_seq, last_seq }
+    }
+
+    /// The parts of `bytes` to write for a device that already has every message up to `have`:
+    /// the whole buffer when nothing is stale, otherwise slices without the stale messages.
+    pub fn fresh_parts(&self, bytes: &Bytes, have: Seq, into: &mut Vec<Bytes>) {
+        if self.first_seq == 0 || self.first_seq > have {
+            into.push(bytes.clone());
+            return;
+        }
+        let mut start = 0usize;
+        let mut run: Option<usize> = None;
+        for &(end, seq) in self.frames.iter() {
+            let end = end as usize;
+            if seq == 0 || seq > have {
+                run.get_or_insert(start);
+            } else if let Some(from) = run.take() {
+                into.push(bytes.slice(from..start));
+            }
+            start = end;
+        }
+        if let Some(from) = run {
+            into.push(bytes.slice(from..start));
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    entries: VecDeque<Outbound>,
+    bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
-    queued_bytes: AtomicUsize,
+    queue: Mutex<Queue>,
+    /// Set on overflow or discard; the queue then takes nothing more.
     slow: AtomicBool,
-    wake: Notify,
+    /// Wakes the session when the queue goes from empty to non-empty.
+    ready: Notify,
+    /// Wakes the session once when the device turns slow. Separate from `ready`, because the
+    /// session waits on both at once and one notification must not be taken by the other.
+    slow_wake: Notify,
 }
 
 /// The hub's end of a device queue. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DeviceSender {
-    tx: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
+    max_entries: usize,
     max_bytes: usize,
 }
 
 /// The session's end of a device queue.
 #[derive(Debug)]
 pub struct DeviceReceiver {
-    rx: mpsc::Receiver<Outbound>,
     shared: Arc<Shared>,
 }
 
-/// A new queue bounded by `max_frames` frames and `max_bytes` bytes.
-pub fn device_queue(max_frames: usize, max_bytes: usize) -> (DeviceSender, DeviceReceiver) {
-    let (tx, rx) = mpsc::channel(max_frames.max(1));
+/// A new queue bounded by `max_entries` entries and `max_bytes` bytes.
+pub fn device_queue(max_entries: usize, max_bytes: usize) -> (DeviceSender, DeviceReceiver) {
     let shared = Arc::new(Shared::default());
-    (DeviceSender { tx, shared: shared.clone(), max_bytes }, DeviceReceiver { rx, shared })
+    (
+        DeviceSender { shared: shared.clone(), max_entries: max_entries.max(1), max_bytes },
+        DeviceReceiver { shared },
+    )
 }
 
 impl DeviceSender {
-    /// Queue a frame without waiting. Returns `false` if the device is (now) a slow consumer.
+    /// Queue an entry without waiting. Returns `false` if the device is (now) a slow consumer.
     pub fn push(&self, out: Outbound) -> bool {
         if self.shared.slow.load(Ordering::Relaxed) {
             return false;
         }
         let len = out.frame.len();
-        let before = self.shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before + len > self.max_bytes || self.tx.try_send(out).is_err() {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            self.mark_slow();
-            return false;
+        let was_empty = {
+            let mut q = self.shared.queue.lock();
+            if q.entries.len() >= self.max_entries || q.bytes + len > self.max_bytes {
+                None
+            } else {
+                q.bytes += len;
+                q.entries.push_back(out);
+                Some(q.entries.len() == 1)
+            }
+        };
+        match was_empty {
+            Some(true) => {
+                self.shared.ready.notify_one();
+                true
+            }
+            Some(false) => true,
+            None => {
+                self.mark_slow();
+                false
+            }
         }
-        true
     }
 
     fn mark_slow(&self) {
         if !self.shared.slow.swap(true, Ordering::Relaxed) {
-            self.shared.wake.notify_one();
+            self.shared.slow_wake.notify_one();
         }
     }
 
@@ -91,7 +169,7 @@ impl SlowWatch {
     /// Resolves once the device has been marked slow. Cancel-safe.
     pub async fn wait(&self) {
         loop {
-            let notified = self.0.wake.notified();
+            let notified = self.0.slow_wake.notified();
             tokio::pin!(notified);
             // Register interest before checking the flag, so a wake between the two is not lost.
             notified.as_mut().enable();
@@ -104,18 +182,33 @@ impl SlowWatch {
 }
 
 impl DeviceReceiver {
-    /// Wait for the next frame. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        let out = self.rx.recv().await?;
-        self.shared.queued_bytes.fetch_sub(out.frame.len(), Ordering::Relaxed);
-        Some(out)
+    /// Wait until something is queued, then take all of it. Returns `None` once the device is
+    /// slow (its queue discarded or about to be). Cancel-safe: entries are taken only in the same poll that returns them.
+    pub async fn recv_all(&mut self) -> Option<VecDeque<Outbound>> {
+        loop {
+            let notified = self.shared.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(taken) = self.try_recv_all() {
+                return Some(taken);
+            }
+            if self.is_slow() {
+                return None;
+            }
+            notified.await;
+        }
     }
 
-    /// Take a frame that is already queued, if any.
-    pub fn try_recv(&mut self) -> Option<Outbound> {
-        let out = self.rx.try_recv().ok()?;
-        self.shared.queued_bytes.fetch_sub(out.frame.len(), Ordering::Relaxed);
-        Some(out)
+    /// Take everything queued, if anything is.
+    pub fn try_recv_all(&self) -> Option<VecDeque<Outbound>> {
+        let mut q = self.shared.queue.lock();
+        if q.entries.is_empty() {
+            return None;
+        }
+        q.bytes = 0;
+        // Taking the deque hands its allocation to the session, which frees it after writing:
+        // an idle connection keeps no queue memory.
+        Some(std::mem::take(&mut q.entries))
     }
 
     /// A handle that resolves once the device is marked slow; separate from the receiver so a
@@ -131,12 +224,13 @@ impl DeviceReceiver {
     /// Free everything queued (a slow consumer's backlog) and refuse further pushes.
     pub fn discard(&mut self) {
         self.shared.slow.store(true, Ordering::Relaxed);
-        self.rx.close();
-        while self.try_recv().is_some() {}
+        let mut q = self.shared.queue.lock();
+        q.entries = VecDeque::new();
+        q.bytes = 0;
     }
 
     pub fn queued_bytes(&self) -> usize {
-        self.shared.queued_bytes.load(Ordering::Relaxed)
+        self.shared.queue.lock().bytes
     }
 }
 
@@ -145,23 +239,61 @@ mod tests {
     use super::*;
 
     fn out(n: usize) -> Outbound {
-        Outbound { frame: Bytes::from(vec![0u8; n]), message: None }
+        Outbound { frame: Bytes::from(vec![0u8; n]), events: None }
     }
 
     #[tokio::test]
-    async fn overflow_by_frames_or_bytes_marks_slow_and_wakes() {
+    async fn overflow_by_entries_or_bytes_marks_slow_and_wakes() {
         let (tx, mut rx) = device_queue(2, 1000);
         assert!(tx.push(out(10)) && tx.push(out(10)));
-        assert!(!tx.push(out(10)), "third frame overflows a 2-frame queue");
+        assert_eq!(rx.queued_bytes(), 20);
+        assert!(!tx.push(out(10)), "a third entry overflows a 2-entry queue");
         assert!(tx.is_slow());
         rx.slow_watch().wait().await; // returns at once: already slow
         assert!(!tx.push(out(1)), "a slow device takes nothing more");
         rx.discard();
         assert_eq!(rx.queued_bytes(), 0);
+        assert!(rx.recv_all().await.is_none(), "a discarded queue ends");
 
         let (tx, rx) = device_queue(100, 25);
         assert!(tx.push(out(20)));
         assert!(!tx.push(out(10)), "byte bound");
         assert!(rx.is_slow());
+    }
+
+    #[tokio::test]
+    async fn recv_all_takes_everything_queued_and_waits_when_empty() {
+        let (tx, mut rx) = device_queue(16, 1 << 20);
+        assert!(tx.push(out(1)) && tx.push(out(2)) && tx.push(out(3)));
+        let got = rx.recv_all().await.unwrap();
+        assert_eq!(got.iter().map(|o| o.frame.len()).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rx.queued_bytes(), 0);
+        assert!(rx.try_recv_all().is_none());
+
+        let waiter = tokio::spawn(async move { rx.recv_all().await.map(|q| q.len()) });
+        tokio::task::yield_now().await;
+        assert!(tx.push(out(4)));
+        assert_eq!(waiter.await.unwrap(), Some(1), "a push wakes a waiting session");
+    }
+
+    #[test]
+    fn fresh_parts_drop_only_messages_the_device_has() {
+        // Three frames: message 5 (bytes 0..3), a receipt (3..5), message 6 (5..9).
+        let bytes = Bytes::from_static(b"aaabbcccc");
+        let layout = ConversationFrames::new("c".into(), Box::new([(3, 5), (5, 0), (9, 6)]));
+        assert_eq!((layout.first_seq, layout.last_seq), (5, 6));
+        let parts = |have| {
+            let mut v = Vec::new();
+            layout.fresh_parts(&bytes, have, &mut v);
+            v.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(parts(4), ["aaabbcccc"], "nothing stale: the shared buffer as is");
+        assert_eq!(parts(5), ["bbcccc"]);
+        assert_eq!(parts(6), ["bb"], "the receipt is always delivered");
+        assert_eq!(parts(9), ["bb"]);
+        let only_events = ConversationFrames::new("c".into(), Box::new([(2, 0), (5, 0)]));
+        let mut v = Vec::new();
+        only_events.fresh_parts(&bytes, 100, &mut v);
+        assert_eq!(v, [bytes]);
     }
 }

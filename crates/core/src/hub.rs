@@ -9,24 +9,50 @@
 //!
 //! A conversation event goes to every local device of every member; a user event to every device
 //! of that user. Pushing never waits (see `device.rs` for the overflow rule).
+//!
+//! # Fan-out windows
+//! Writing to a socket costs far more than anything else on the path (a loopback `writev` is
+//! several microseconds, whatever it carries), so a busy conversation's events are delivered in
+//! windows: the first event of a quiet conversation goes out at once and opens a window of
+//! `fanout_window_ms`; events arriving while it is open are appended to one buffer, and when it
+//! closes that buffer goes to every member's devices as one queue entry, which their sessions
+//! write with one syscall. A window that closes empty ends; the next event goes out at once
+//! again. So a quiet conversation sees no added latency, and a busy one trades at most one
+//! window of latency for one write per device per window instead of one per event.
+//!
+//! Order: a conversation's messages come from one publisher in `seq` order; the first event is
+//! delivered before the window's task exists, and only that task delivers the window's buffers,
+//! in order, so no device can see a later message before an earlier one. Events meant for all
+//! but one user (typing) bypass windows. Membership is read when a buffer is delivered: a member
+//! removed within a window does not get that window's events (they would be refused to them by
+//! history too), one added gets them (members read the conversation's history anyway).
+//!
+//! Memory: a window holds what its conversation published in one window; its buffer is sealed
+//! at [`WINDOW_SEAL_BYTES`] and a new one started, so a queue entry stays far below the device
+//! queues' byte bound.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
-use chinwag_proto::ids::{ConversationId, TenantId, UserId};
+use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
 use parking_lot::{Mutex, RwLock};
+use tokio::runtime::Handle;
 
-use crate::device::{DeviceSender, Outbound};
+use crate::device::{ConversationFrames, DeviceSender, Outbound};
 use crate::metrics::Metrics;
 
 type UserKey = (TenantId, UserId);
 type ConvKey = (TenantId, ConversationId);
 
 const SHARDS: usize = 64;
+
+/// A window's buffer is sealed, and a new one begun, once it holds this many bytes.
+pub const WINDOW_SEAL_BYTES: usize = 256 * 1024;
 
 /// Users with local devices per conversation; the lists are shared, replaced on change.
 type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
@@ -35,6 +61,55 @@ type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
 struct UserEntry {
     devices: Vec<(u64, DeviceSender)>,
     conversations: HashSet<ConversationId>,
+}
+
+/// Events of one busy conversation waiting for its window to close.
+#[derive(Default)]
+struct Window {
+    /// Full buffers, in order, delivered before `bytes`.
+    sealed: Vec<Outbound>,
+    /// Frames appended since the last delivery, concatenated.
+    bytes: BytesMut,
+    /// Per frame in `bytes`: end offset and message seq (0 for other events).
+    frames: Vec<(u32, Seq)>,
+}
+
+impl Window {
+    fn append(&mut self, conversation: &ConversationId, event: &Event) {
+        if !self.bytes.is_empty() && self.bytes.len() + event.frame.len() > WINDOW_SEAL_BYTES {
+            let sealed = self.take_current(conversation);
+            self.sealed.extend(sealed);
+        }
+        self.bytes.extend_from_slice(&event.frame);
+        self.frames.push((self.bytes.len() as u32, seq_of(event)));
+    }
+
+    fn take_current(&mut self, conversation: &ConversationId) -> Option<Outbound> {
+        if self.frames.is_empty() {
+            return None;
+        }
+        let frames = std::mem::take(&mut self.frames).into_boxed_slice();
+        Some(Outbound {
+            frame: self.bytes.split().freeze(),
+            events: Some(Arc::new(ConversationFrames::new(conversation.clone(), frames))),
+        })
+    }
+
+    /// Everything waiting, in order; empty when the window saw nothing.
+    fn take_all(&mut self, conversation: &ConversationId) -> Vec<Outbound> {
+        let mut all = std::mem::take(&mut self.sealed);
+        all.extend(self.take_current(conversation));
+        // A quiet window gives its buffer back rather than keeping it for the next burst.
+        self.bytes = BytesMut::new();
+        all
+    }
+}
+
+fn seq_of(event: &Event) -> Seq {
+    match event.kind {
+        EventKind::Message { seq } => seq,
+        _ => 0,
+    }
 }
 
 /// Handle of a registered device; unregister with [`Hub::unregister`].
@@ -50,6 +125,14 @@ pub enum RegisterError {
 pub struct Hub {
     users: Box<[Mutex<HashMap<UserKey, UserEntry>>]>,
     conversations: Box<[RwLock<ConversationIndex>]>,
+    /// Open fan-out windows by conversation; a key is present exactly while its window is open.
+    windows: Box<[Mutex<HashMap<ConvKey, Window>>]>,
+    /// Zero: no windows, every event is delivered at once.
+    window: Duration,
+    /// Where window tasks run; events arrive on the store's writer thread too, outside tokio.
+    runtime: Option<Handle>,
+    /// The hub itself, for the window tasks it spawns.
+    this: Weak<Hub>,
     hasher: RandomState,
     next_device: AtomicU64,
     max_per_user: usize,
@@ -63,15 +146,21 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub fn new(max_per_user: usize, metrics: Arc<Metrics>) -> Self {
-        Self {
+    /// A hub with fan-out windows of `window` (zero disables them). Windows need a tokio runtime:
+    /// created outside one, the hub delivers every event at once.
+    pub fn new(max_per_user: usize, window: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
             users: (0..SHARDS).map(|_| Mutex::default()).collect(),
             conversations: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            windows: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            window,
+            runtime: Handle::try_current().ok(),
+            this: this.clone(),
             hasher: RandomState::new(),
             next_device: AtomicU64::new(1),
             max_per_user,
             metrics,
-        }
+        })
     }
 
     fn shard<K: Hash>(&self, key: &K) -> usize {
@@ -184,6 +273,66 @@ impl Hub {
             }
         }
     }
+
+    /// Deliver a conversation's entry to the local devices of its members, but `skip`.
+    fn deliver(&self, ckey: &ConvKey, out: &Outbound, skip: Option<&UserId>) {
+        let members = self.conversations[self.shard(ckey)].read().get(ckey).cloned();
+        let Some(members) = members else { return };
+        for user in members.iter() {
+            if skip != Some(&user.1) {
+                self.push_to_user(user, out);
+            }
+        }
+    }
+
+    fn conversation_event(&self, ckey: ConvKey, event: &Event) {
+        let single = |event: &Event| Outbound {
+            frame: event.frame.clone(),
+            events: Some(Arc::new(ConversationFrames::new(
+                ckey.1.clone(),
+                Box::new([(event.frame.len() as u32, seq_of(event))]),
+            ))),
+        };
+        let runtime = match &self.runtime {
+            Some(rt) if !self.window.is_zero() && event.skip_user.is_none() => rt,
+            _ => return self.deliver(&ckey, &single(event), event.skip_user.as_ref()),
+        };
+        {
+            let mut windows = self.windows[self.shard(&ckey)].lock();
+            if let Some(window) = windows.get_mut(&ckey) {
+                window.append(&ckey.1, event);
+                return;
+            }
+            windows.insert(ckey.clone(), Window::default());
+        }
+        // A quiet conversation: deliver now, and only then start the window's task, so that
+        // nothing of the window can overtake this event.
+        self.deliver(&ckey, &single(event), None);
+        let Some(hub) = self.this.upgrade() else { return };
+        runtime.spawn(async move { hub.run_window(ckey).await });
+    }
+
+    /// A conversation's window: every `window`, deliver what arrived; end after a quiet one.
+    async fn run_window(&self, ckey: ConvKey) {
+        loop {
+            tokio::time::sleep(self.window).await;
+            let due = {
+                let mut windows = self.windows[self.shard(&ckey)].lock();
+                let Some(window) = windows.get_mut(&ckey) else { return };
+                let due = window.take_all(&ckey.1);
+                if due.is_empty() {
+                    windows.remove(&ckey);
+                    return;
+                }
+                due
+            };
+            let started = Instant::now();
+            for out in &due {
+                self.deliver(&ckey, out, None);
+            }
+            self.metrics.fanout_seconds.observe(started.elapsed().as_secs_f64());
+        }
+    }
 }
 
 impl EventReceiver for Hub {
@@ -191,19 +340,7 @@ impl EventReceiver for Hub {
         let started = Instant::now();
         match &event.topic {
             Topic::Conversation(tenant, conversation) => {
-                let ckey = (tenant.clone(), conversation.clone());
-                let members = self.conversations[self.shard(&ckey)].read().get(&ckey).cloned();
-                let Some(members) = members else { return };
-                let message = match event.kind {
-                    EventKind::Message { seq } => Some((Arc::new(conversation.clone()), seq)),
-                    _ => None,
-                };
-                let out = Outbound { frame: event.frame.clone(), message };
-                for user in members.iter() {
-                    if event.skip_user.as_ref() != Some(&user.1) {
-                        self.push_to_user(user, &out);
-                    }
-                }
+                self.conversation_event((tenant.clone(), conversation.clone()), event);
             }
             Topic::User(tenant, user) => {
                 match &event.kind {
@@ -211,7 +348,7 @@ impl EventReceiver for Hub {
                     EventKind::Left(c) => self.leave(tenant, user, c),
                     _ => {}
                 }
-                let out = Outbound { frame: event.frame.clone(), message: None };
+                let out = Outbound { frame: event.frame.clone(), events: None };
                 self.push_to_user(&(tenant.clone(), user.clone()), &out);
             }
         }
@@ -222,16 +359,32 @@ impl EventReceiver for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::device_queue;
+    use crate::device::{DeviceReceiver, device_queue};
     use bytes::Bytes;
 
     fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
         Event { topic, kind, skip_user: None, frame: Bytes::from_static(b) }
     }
 
+    /// Everything queued for a device, as (bytes, message seqs) per entry.
+    fn drain(rx: &mut DeviceReceiver) -> Vec<(Vec<u8>, Vec<Seq>)> {
+        rx.try_recv_all()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| {
+                let seqs = o.events.map_or(vec![], |e| e.frames.iter().map(|f| f.1).collect());
+                (o.frame.to_vec(), seqs)
+            })
+            .collect()
+    }
+
+    fn frames(rx: &mut DeviceReceiver) -> Vec<String> {
+        drain(rx).into_iter().map(|(b, _)| String::from_utf8(b).unwrap()).collect()
+    }
+
     #[tokio::test]
     async fn routes_conversation_events_to_members_devices_only() {
-        let hub = Hub::new(2, Arc::new(Metrics::new()));
+        let hub = Hub::new(2, Duration::ZERO, Arc::new(Metrics::new()));
         let t = TenantId::from("t");
         let (a1, mut a1r) = device_queue(16, 1 << 20);
         let (a2, mut a2r) = device_queue(16, 1 << 20);
@@ -245,39 +398,78 @@ mod tests {
         hub.register(&t, &"b".into(), b1).unwrap();
         hub.join_many(&t, &"a".into(), &["c1".into()]);
 
-        hub.receive(&ev(
-            Topic::Conversation(t.clone(), "c1".into()),
-            EventKind::Message { seq: 1 },
-            b"m1",
-        ));
-        assert_eq!(&a1r.try_recv().unwrap().frame[..], b"m1");
-        assert_eq!(a2r.try_recv().unwrap().message.unwrap().1, 1);
-        assert!(b1r.try_recv().is_none(), "b is not a member");
+        let c1 = || Topic::Conversation(t.clone(), "c1".into());
+        hub.receive(&ev(c1(), EventKind::Message { seq: 1 }, b"m1"));
+        assert_eq!(frames(&mut a1r), ["m1"]);
+        assert_eq!(drain(&mut a2r), [(b"m1".to_vec(), vec![1])]);
+        assert!(frames(&mut b1r).is_empty(), "b is not a member");
 
         // b joins through a user event, then receives conversation events.
         hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Joined("c1".into()), b"j"));
-        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"j");
-        hub.receive(&ev(
-            Topic::Conversation(t.clone(), "c1".into()),
-            EventKind::Message { seq: 2 },
-            b"m2",
-        ));
-        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"m2");
+        hub.receive(&ev(c1(), EventKind::Message { seq: 2 }, b"m2"));
+        assert_eq!(frames(&mut b1r), ["j", "m2"]);
 
         // Another tenant's conversation with the same id reaches nobody here.
         hub.receive(&ev(Topic::Conversation("other".into(), "c1".into()), EventKind::Other, b"x"));
-        assert!(a1r.try_recv().is_some_and(|o| &o.frame[..] == b"m2"));
-        assert!(a1r.try_recv().is_none());
+        assert_eq!(frames(&mut a1r), ["m2"]);
 
         hub.unregister(&t, &"a".into(), d2);
         assert_eq!(hub.device_count(&t, &"a".into()), 1);
         hub.receive(&ev(Topic::User(t.clone(), "b".into()), EventKind::Left("c1".into()), b"l"));
-        hub.receive(&ev(
-            Topic::Conversation(t.clone(), "c1".into()),
-            EventKind::Message { seq: 3 },
-            b"m3",
-        ));
-        assert_eq!(&b1r.try_recv().unwrap().frame[..], b"l");
-        assert!(b1r.try_recv().is_none(), "b left");
+        hub.receive(&ev(c1(), EventKind::Message { seq: 3 }, b"m3"));
+        assert_eq!(frames(&mut b1r), ["l"], "b left");
+
+        // An event for all but one user skips that user's devices.
+        let typing = Event { skip_user: Some("a".into()), ..ev(c1(), EventKind::Other, b"t") };
+        hub.join_many(&t, &"b".into(), &["c1".into()]);
+        hub.receive(&typing);
+        assert_eq!(frames(&mut b1r), ["t"]);
+        assert_eq!(frames(&mut a1r), ["m3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_conversation_is_delivered_in_windows_a_quiet_one_at_once() {
+        let window = Duration::from_millis(20);
+        let hub = Hub::new(4, window, Arc::new(Metrics::new()));
+        let t = TenantId::from("t");
+        let (a, mut ar) = device_queue(64, 1 << 20);
+        hub.register(&t, &"a".into(), a).unwrap();
+        hub.join_many(&t, &"a".into(), &["c".into()]);
+        let c = || Topic::Conversation(t.clone(), "c".into());
+
+        // The first event of a quiet conversation goes out at once.
+        hub.receive(&ev(c(), EventKind::Message { seq: 1 }, b"m1"));
+        assert_eq!(drain(&mut ar), [(b"m1".to_vec(), vec![1])]);
+
+        // Events within the window wait for it, then arrive as one entry, in order, with
+        // their layout; typing (skip_user) does not wait.
+        hub.receive(&ev(c(), EventKind::Message { seq: 2 }, b"m2"));
+        hub.receive(&ev(c(), EventKind::Other, b"r"));
+        hub.receive(&ev(c(), EventKind::Message { seq: 3 }, b"m3"));
+        let typing = Event { skip_user: Some("z".into()), ..ev(c(), EventKind::Other, b"t") };
+        hub.receive(&typing);
+        assert_eq!(frames(&mut ar), ["t"]);
+        tokio::time::sleep(window / 2).await;
+        assert!(drain(&mut ar).is_empty(), "still inside the window");
+        tokio::time::sleep(window).await;
+        assert_eq!(drain(&mut ar), [(b"m2rm3".to_vec(), vec![2, 0, 3])]);
+
+        // A window that closes empty ends: the next event goes out at once again.
+        tokio::time::sleep(window * 3).await;
+        assert!(hub.windows.iter().all(|s| s.lock().is_empty()), "no window left open");
+        hub.receive(&ev(c(), EventKind::Message { seq: 4 }, b"m4"));
+        assert_eq!(frames(&mut ar), ["m4"]);
+
+        // A window's buffer is sealed at WINDOW_SEAL_BYTES: big bursts become several entries.
+        static BIG: [u8; WINDOW_SEAL_BYTES / 2 + 1] = [b'x'; WINDOW_SEAL_BYTES / 2 + 1];
+        for seq in 5..=7 {
+            hub.receive(&Event {
+                frame: Bytes::from_static(&BIG),
+                ..ev(c(), EventKind::Message { seq }, b"")
+            });
+        }
+        tokio::time::sleep(window * 2).await;
+        let seqs: Vec<Vec<Seq>> = drain(&mut ar).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(seqs, [vec![5], vec![6], vec![7]]);
     }
 }

@@ -45,6 +45,10 @@ pub struct Limits {
     pub slow_close_grace_ms: u64,
     /// A typing indicator lasts this long after its last `typing: true` unless refreshed.
     pub typing_ttl_ms: u64,
+    /// Fan-out window of a busy conversation: events published within it reach each device as
+    /// one write (see `hub.rs`). The first event of a quiet conversation is never delayed; 0
+    /// delivers every event at once.
+    pub fanout_window_ms: u64,
     /// Members of a group conversation at most.
     pub max_members: usize,
     /// Length of a `client_msg_id`, `subject`, `title`, `kind` at most (bytes).
@@ -73,6 +77,7 @@ impl Default for Limits {
             write_timeout_ms: 10_000,
             slow_close_grace_ms: 30_000,
             typing_ttl_ms: 5_000,
+            fanout_window_ms: 20,
             max_members: 1000,
             max_id_bytes: 256,
         }

@@ -38,7 +38,8 @@ impl Node {
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let hub = Arc::new(Hub::new(limits.max_connections_per_user, metrics.clone()));
+        let window = std::time::Duration::from_millis(limits.fanout_window_ms);
+        let hub = Hub::new(limits.max_connections_per_user, window, metrics.clone());
         broker.attach(hub.clone());
         let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
         let node = Self {

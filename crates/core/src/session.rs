@@ -7,7 +7,7 @@
 //! Because the session is the only writer, a resume replay is never interleaved with live events
 //! of the same conversation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout};
 
 use crate::auth::{Principal, now_millis};
-use crate::device::{DeviceReceiver, device_queue};
+use crate::device::{DeviceReceiver, Outbound, device_queue};
 use crate::error::ServiceError;
 use crate::fanout::encode_frame;
 use crate::hub::{DeviceId, RegisterError};
@@ -33,7 +33,7 @@ use crate::node::Node;
 use crate::rate::TokenBucket;
 use crate::services::{Amended, Change, SendInput};
 
-/// Most frames taken from the queue for one socket write.
+/// Frames gathered for one socket write before taking more from the queue stops.
 const WRITE_BATCH: usize = 256;
 /// How long a close handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -247,9 +247,9 @@ where
                 _ = &mut expiry => Flow::Close(close::TOKEN_EXPIRED, String::new()),
                 // Output before input: a client that pipelines requests must not starve its own
                 // event queue into a slow-consumer close.
-                out = self.rx.recv() => match out {
-                    Some(first) => Box::pin(self.write_live(first)).await,
-                    None => Flow::Close(close::SLOW_CONSUMER, String::new()),
+                queued = self.rx.recv_all() => match queued {
+                    Some(queued) => Box::pin(self.write_live(queued)).await,
+                    None => self.slow_consumer(),
                 },
                 msg = self.ws.recv() => {
                     self.last_heard = Instant::now();
@@ -589,27 +589,29 @@ where
         self.write_frames(frames).await
     }
 
-    /// Write the first queued frame and everything else already queued, in one write.
-    async fn write_live(&mut self, first: crate::device::Outbound) -> Flow {
-        let mut frames = Vec::with_capacity(16);
-        let mut next = Some(first);
-        while let Some(out) = next {
-            let keep = match &out.message {
-                Some((conversation, seq)) => {
-                    let top = self.sent.entry((**conversation).clone()).or_insert(0);
-                    if *seq > *top {
-                        *top = *seq;
-                        true
-                    } else {
-                        false
+    /// Write what was queued, and anything queued meanwhile, in one write: without the
+    /// messages this device already has (a resume replay may have sent them).
+    async fn write_live(&mut self, queued: VecDeque<Outbound>) -> Flow {
+        let mut frames = Vec::with_capacity(queued.len());
+        let mut next = Some(queued);
+        while let Some(queued) = next {
+            for out in queued {
+                let Some(layout) = &out.events else {
+                    frames.push(out.frame);
+                    continue;
+                };
+                let have = self.sent.get(&layout.conversation).copied().unwrap_or(0);
+                layout.fresh_parts(&out.frame, have, &mut frames);
+                if layout.last_seq > have {
+                    match self.sent.get_mut(&layout.conversation) {
+                        Some(top) => *top = layout.last_seq,
+                        None => {
+                            self.sent.insert(layout.conversation.clone(), layout.last_seq);
+                        }
                     }
                 }
-                None => true,
-            };
-            if keep {
-                frames.push(out.frame);
             }
-            next = if frames.len() < WRITE_BATCH { self.rx.try_recv() } else { None };
+            next = if frames.len() < WRITE_BATCH { self.rx.try_recv_all() } else { None };
         }
         self.write_frames(frames).await
     }
