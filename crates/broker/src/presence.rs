@@ -41,8 +41,9 @@ pub trait Presence: Send + Sync + 'static {
     fn expire(&self) -> Vec<Transition>;
 }
 
-/// A user's leases: device → (expiry, the node epoch that granted it).
-type Leases = HashMap<u64, (Instant, NodeEpoch)>;
+/// A user's leases: (device, expiry, the node epoch that granted it). A list, not a map: a user
+/// has few devices, and one per idle connection is memory that every connection pays for.
+type Leases = Vec<(u64, Instant, NodeEpoch)>;
 
 /// Single-node presence: leases in a map.
 #[derive(Debug)]
@@ -63,7 +64,7 @@ impl MemoryPresence {
         let mut leases = self.leases.lock();
         let mut gone = Vec::new();
         leases.retain(|(tenant, user), devices| {
-            devices.retain(|_, (until, epoch)| *until > now && *epoch == self.node);
+            devices.retain(|(_, until, epoch)| *until > now && *epoch == self.node);
             if devices.is_empty() {
                 gone.push(Transition { tenant: tenant.clone(), user: user.clone(), online: false });
                 false
@@ -80,16 +81,24 @@ impl Presence for MemoryPresence {
         let mut leases = self.leases.lock();
         let devices = leases.entry((tenant.clone(), user.clone())).or_default();
         let was_online = !devices.is_empty();
-        devices.insert(device, (Instant::now() + ttl, self.node));
+        let lease = (device, Instant::now() + ttl, self.node);
+        match devices.iter_mut().find(|l| l.0 == device) {
+            Some(existing) => *existing = lease,
+            None => {
+                devices.reserve_exact(1);
+                devices.push(lease);
+            }
+        }
         !was_online
     }
 
     fn renew(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) {
         let mut leases = self.leases.lock();
-        if let Some(lease) =
-            leases.get_mut(&(tenant.clone(), user.clone())).and_then(|d| d.get_mut(&device))
+        if let Some(lease) = leases
+            .get_mut(&(tenant.clone(), user.clone()))
+            .and_then(|d| d.iter_mut().find(|l| l.0 == device))
         {
-            lease.0 = Instant::now() + ttl;
+            lease.1 = Instant::now() + ttl;
         }
     }
 
@@ -97,9 +106,8 @@ impl Presence for MemoryPresence {
         let mut leases = self.leases.lock();
         let key = (tenant.clone(), user.clone());
         let Some(devices) = leases.get_mut(&key) else { return false };
-        if devices.remove(&device).is_none() {
-            return false;
-        }
+        let Some(at) = devices.iter().position(|l| l.0 == device) else { return false };
+        devices.swap_remove(at);
         if devices.is_empty() {
             leases.remove(&key);
             true

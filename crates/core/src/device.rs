@@ -85,10 +85,9 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Set on overflow or discard; the queue then takes nothing more.
     slow: AtomicBool,
-    /// Wakes the session when the queue goes from empty to non-empty.
+    /// Wakes the session when the queue goes from empty to non-empty, or the device turns slow.
     ready: Notify,
-    /// Wakes the session once when the device turns slow. Separate from `ready`, because the
-    /// session waits on both at once and one notification must not be taken by the other.
+    /// Wakes a session stuck in a socket write once the device turns slow.
     slow_wake: Notify,
 }
 
@@ -147,6 +146,9 @@ impl DeviceSender {
 
     fn mark_slow(&self) {
         if !self.shared.slow.swap(true, Ordering::Relaxed) {
+            // Both: a session waiting for entries learns it from `recv_all`, one stuck in a
+            // write from its `SlowWatch`.
+            self.shared.ready.notify_one();
             self.shared.slow_wake.notify_one();
         }
     }
@@ -183,17 +185,17 @@ impl SlowWatch {
 
 impl DeviceReceiver {
     /// Wait until something is queued, then take all of it. Returns `None` once the device is
-    /// slow (its queue discarded or about to be). Cancel-safe: entries are taken only in the same poll that returns them.
+    /// slow (its queue discarded or about to be): the session's one signal to close it. Cancel-safe: entries are taken only in the same poll that returns them.
     pub async fn recv_all(&mut self) -> Option<VecDeque<Outbound>> {
         loop {
             let notified = self.shared.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(taken) = self.try_recv_all() {
-                return Some(taken);
-            }
             if self.is_slow() {
                 return None;
+            }
+            if let Some(taken) = self.try_recv_all() {
+                return Some(taken);
             }
             notified.await;
         }

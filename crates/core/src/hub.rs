@@ -31,7 +31,7 @@
 //! at [`WINDOW_SEAL_BYTES`] and a new one started, so a queue entry stays far below the device
 //! queues' byte bound.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -57,10 +57,13 @@ pub const WINDOW_SEAL_BYTES: usize = 256 * 1024;
 /// Users with local devices per conversation; the lists are shared, replaced on change.
 type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
 
+/// Lists grown one slot at a time rather than maps or doubling vectors: a user has few devices,
+/// and every idle connection pays for this entry.
 #[derive(Default)]
 struct UserEntry {
     devices: Vec<(u64, DeviceSender)>,
-    conversations: HashSet<ConversationId>,
+    /// Sorted, for binary search.
+    conversations: Vec<ConversationId>,
 }
 
 /// Events of one busy conversation waiting for its window to close.
@@ -182,6 +185,7 @@ impl Hub {
             return Err(RegisterError::TooManyConnections);
         }
         let id = self.next_device.fetch_add(1, Ordering::Relaxed);
+        entry.devices.reserve_exact(1);
         entry.devices.push((id, sender));
         let first = entry.devices.len() == 1;
         self.metrics.connections.inc();
@@ -216,11 +220,17 @@ impl Hub {
         let added: Vec<ConversationId> = {
             let mut users = self.users[self.shard(&key)].lock();
             let Some(entry) = users.get_mut(&key) else { return };
-            conversations
+            let mut added: Vec<ConversationId> = conversations
                 .iter()
-                .filter(|c| entry.conversations.insert((*c).clone()))
+                .filter(|c| entry.conversations.binary_search(c).is_err())
                 .cloned()
-                .collect()
+                .collect();
+            added.sort_unstable();
+            added.dedup();
+            entry.conversations.reserve_exact(added.len());
+            entry.conversations.extend(added.iter().cloned());
+            entry.conversations.sort_unstable();
+            added
         };
         for c in added {
             let ckey = (tenant.clone(), c);
@@ -239,7 +249,13 @@ impl Hub {
         let key = (tenant.clone(), user.clone());
         let was = {
             let mut users = self.users[self.shard(&key)].lock();
-            users.get_mut(&key).is_some_and(|e| e.conversations.remove(conversation))
+            users.get_mut(&key).is_some_and(|e| match e.conversations.binary_search(conversation) {
+                Ok(at) => {
+                    e.conversations.remove(at);
+                    true
+                }
+                Err(_) => false,
+            })
         };
         if was {
             self.index_remove(&(tenant.clone(), conversation.clone()), &key);

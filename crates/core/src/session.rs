@@ -8,6 +8,8 @@
 //! of the same conversation.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,7 +46,33 @@ const REPLAY_PAGE: u32 = 200;
 
 /// Serve one upgraded connection until it closes. `pre_auth` is set when a session cookie
 /// authenticated the upgrade.
-pub async fn run<S>(node: Node, mut ws: WebSocket<S>, pre_auth: Option<Principal>)
+///
+/// Every open connection keeps this future, so its size is idle memory per connection. The
+/// opening (authentication, registration, memberships, resume) runs in its own boxed future and
+/// is gone once the session is live; what stays is the [`Session`] and its loop.
+pub fn run<S>(
+    node: Node,
+    ws: WebSocket<S>,
+    pre_auth: Option<Principal>,
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let opening = Box::pin(open(node, ws, pre_auth));
+    async move {
+        let Some((mut session, flow)) = opening.await else { return };
+        let flow = session.live(flow).await;
+        Box::pin(session.end(flow)).await;
+    }
+}
+
+/// Authenticate, register the device, load memberships, reply `authed` and resume. `None`
+/// when the connection was refused (and closed).
+async fn open<S>(
+    node: Node,
+    mut ws: WebSocket<S>,
+    pre_auth: Option<Principal>,
+) -> Option<(Session<S>, Flow)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -52,11 +80,10 @@ where
     let limits = &services.limits;
     let (principal, first) = match pre_auth {
         Some(p) => (p, None),
-        // Boxed here and below: rare paths stay out of the future every idle connection keeps.
-        None => match Box::pin(authenticate(&node, &mut ws)).await {
-            Some((p, id, resume)) => (p, Some((id, resume))),
-            None => return,
-        },
+        None => {
+            let (p, id, resume) = authenticate(&node, &mut ws).await?;
+            (p, Some((id, resume)))
+        }
     };
 
     let (tx, rx) = device_queue(limits.outbound_queue_frames, limits.outbound_queue_bytes);
@@ -68,17 +95,14 @@ where
                 ..ServiceError::rate_limited(TOO_MANY_RETRY_MS)
             };
             let frame = ServerFrame::Error { id: None, error: error.to_body() };
-            Box::pin(async {
-                let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
-                close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
-            })
-            .await;
-            return;
+            let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
+            close_with(&mut ws, close::TOO_MANY_CONNECTIONS, "").await;
+            return None;
         }
     };
     let ttl = services.presence_ttl();
     if services.presence.connect(&principal.tenant, &principal.user, device.0, ttl) {
-        Box::pin(announce_presence(&services, &principal, true)).await;
+        announce_presence(&services, &principal, true).await;
     }
     let mut session = Session {
         ws,
@@ -94,12 +118,8 @@ where
         strikes: 0,
         last_heard: Instant::now(),
     };
-    session.run(first).await;
-    let s = &session;
-    s.node.services.hub.unregister(&s.principal.tenant, &s.principal.user, s.device);
-    if services.presence.disconnect(&s.principal.tenant, &s.principal.user, s.device.0) {
-        Box::pin(announce_presence(&services, &s.principal, false)).await;
-    }
+    let flow = session.start(first).await;
+    Some((session, flow))
 }
 
 /// Tell co-members; a failure (storage down) only costs them the event, so it is logged.
@@ -201,9 +221,9 @@ impl<S> Session<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    async fn run(&mut self, first: Option<(Option<RequestId>, Option<ResumeRequest>)>) {
+    /// Route the user's conversations here, reply `authed`, and resume if asked.
+    async fn start(&mut self, first: Option<(Option<RequestId>, Option<ResumeRequest>)>) -> Flow {
         let services = self.node.services.clone();
-        let limits = services.limits.clone();
         // Memberships are loaded after registering, so an event racing the load is not lost.
         match services.store.memberships(&self.principal.tenant, &self.principal.user).await {
             Ok(list) => {
@@ -212,39 +232,73 @@ where
             }
             Err(e) => {
                 let e = ServiceError::from(e);
-                let _ =
-                    Box::pin(self.write(ServerFrame::Error { id: None, error: e.to_body() })).await;
-                Box::pin(self.finish(Flow::Close(close::INTERNAL_ERROR, String::new()))).await;
-                return;
+                let _ = self.write(ServerFrame::Error { id: None, error: e.to_body() }).await;
+                return Flow::Close(close::INTERNAL_ERROR, String::new());
             }
         }
         let (id, resume) = first.unwrap_or((None, None));
-        let mut flow = Box::pin(self.authed(id.clone())).await;
-        if let (Flow::Continue, Some(req)) = (&flow, resume) {
-            flow = Box::pin(self.resume(id, req)).await;
+        let flow = self.authed(id.clone()).await;
+        match (flow, resume) {
+            (Flow::Continue, Some(req)) => self.resume(id, req).await,
+            (flow, _) => flow,
         }
+    }
 
-        let slow = self.rx.slow_watch();
+    /// Close as `flow` says, and leave the hub and presence.
+    async fn end(&mut self, flow: Flow) {
+        self.finish(flow).await;
+        let services = self.node.services.clone();
+        let p = &self.principal;
+        services.hub.unregister(&p.tenant, &p.user, self.device);
+        if services.presence.disconnect(&p.tenant, &p.user, self.device.0) {
+            announce_presence(&services, p, false).await;
+        }
+    }
+
+    /// The live connection: requests, events, heartbeats, until something ends it.
+    async fn live(&mut self, mut flow: Flow) -> Flow {
+        let services = self.node.services.clone();
+        let limits = &services.limits;
+        // Set up once, not once per loop turn (the loop turns once per batch of events, and
+        // registering a waiter takes a lock). A slow consumer shows as `recv_all` ending.
         let shutdown = self.node.shutdown.clone();
-        let mut heartbeat = tokio::time::interval(Duration::from_millis(limits.heartbeat_ms));
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.reset();
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let beat = Duration::from_millis(limits.heartbeat_ms);
         let idle = Duration::from_millis(limits.idle_timeout_ms);
-        // One timer for the token's expiry, reset only when a refresh changes it (not once per
-        // loop: the loop turns once per batch of events).
+        // One timer for both the heartbeat and the token's expiry, whichever is due first; it
+        // is reset when it fires or when a refresh changes the expiry, not once per loop turn.
+        let mut next_beat = Instant::now() + beat;
         let mut expires_at = self.principal.expires_at;
-        let expiry = tokio::time::sleep_until(self.expiry());
-        tokio::pin!(expiry);
+        let mut expiry = self.expiry();
+        let timer = tokio::time::sleep_until(next_beat.min(expiry));
+        tokio::pin!(timer);
         while let Flow::Continue = flow {
             if self.principal.expires_at != expires_at {
                 expires_at = self.principal.expires_at;
-                expiry.as_mut().reset(self.expiry());
+                expiry = self.expiry();
+                timer.as_mut().reset(next_beat.min(expiry));
             }
             flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Flow::Close(close::SERVICE_RESTART, restart_advice()),
-                _ = slow.wait() => self.slow_consumer(),
-                _ = &mut expiry => Flow::Close(close::TOKEN_EXPIRED, String::new()),
+                _ = &mut shutdown => Flow::Close(close::SERVICE_RESTART, restart_advice()),
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= expiry {
+                        Flow::Close(close::TOKEN_EXPIRED, String::new())
+                    } else if now < next_beat {
+                        timer.as_mut().reset(next_beat.min(expiry));
+                        Flow::Continue
+                    } else if self.last_heard.elapsed() > idle {
+                        Flow::Close(close::HEARTBEAT_TIMEOUT, String::new())
+                    } else {
+                        next_beat = now + beat;
+                        timer.as_mut().reset(next_beat.min(expiry));
+                        let p = &self.principal;
+                        services.presence.renew(&p.tenant, &p.user, self.device.0, services.presence_ttl());
+                        Box::pin(self.guarded(|ws| Box::pin(ws.ping(b"")))).await
+                    }
+                }
                 // Output before input: a client that pipelines requests must not starve its own
                 // event queue into a slow-consumer close.
                 queued = self.rx.recv_all() => match queued {
@@ -255,18 +309,9 @@ where
                     self.last_heard = Instant::now();
                     Box::pin(self.on_message(msg)).await
                 }
-                _ = heartbeat.tick() => {
-                    if self.last_heard.elapsed() > idle {
-                        Flow::Close(close::HEARTBEAT_TIMEOUT, String::new())
-                    } else {
-                        let p = &self.principal;
-                        services.presence.renew(&p.tenant, &p.user, self.device.0, services.presence_ttl());
-                        Box::pin(self.guarded(|ws| Box::pin(ws.ping(b"")))).await
-                    }
-                }
             };
         }
-        Box::pin(self.finish(flow)).await;
+        flow
     }
 
     async fn finish(&mut self, flow: Flow) {
@@ -629,8 +674,12 @@ where
     }
 
     /// Run a socket write under the write timeout; a stalled write, or the queue overflowing
-    /// meanwhile, makes a slow consumer. Frames handed to the socket stay with it when the wait is
-    /// abandoned (`send_frames` takes them over on its first poll), so framing stays intact.
+    /// meanwhile, makes a slow consumer.
+    ///
+    /// Most writes complete at once, so the write is first polled once without a waker: only a
+    /// write the socket does not take whole pays for a timer and a slow-consumer watch. Frames
+    /// handed to the socket stay with it after that first poll (`send_frames` takes them over
+    /// then), so what is left is a `flush`, and framing stays intact if the wait is abandoned.
     async fn guarded<F>(&mut self, op: F) -> Flow
     where
         F: for<'a> FnOnce(
@@ -639,10 +688,19 @@ where
             Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>,
         >,
     {
+        let first = {
+            let mut write = op(&mut self.ws);
+            write.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        };
+        match first {
+            Poll::Ready(Ok(())) => return Flow::Continue,
+            Poll::Ready(Err(_)) => return Flow::Drop,
+            Poll::Pending => {}
+        }
         let wait = Duration::from_millis(self.node.services.limits.write_timeout_ms);
         let slow = self.rx.slow_watch();
         let done = tokio::select! {
-            r = timeout(wait, op(&mut self.ws)) => r.ok(),
+            r = timeout(wait, self.ws.flush()) => r.ok(),
             _ = slow.wait() => None,
         };
         match done {

@@ -143,6 +143,9 @@ impl WebSocketUpgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
+        // Boxed so that what it captures does not stay in the connection's task for its whole
+        // life after being moved out (a spawned future keeps room for its captures).
+        let callback = Box::new(callback);
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => callback(WebSocket::new(TokioIo::new(upgraded), config)).await,
