@@ -13,9 +13,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 
 use bytes::Bytes;
 use chinwag_proto::ids::{ConversationId, Seq};
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -86,7 +88,8 @@ struct Shared {
     /// Set on overflow or discard; the queue then takes nothing more.
     slow: AtomicBool,
     /// Wakes the session when the queue goes from empty to non-empty, or the device turns slow.
-    ready: Notify,
+    /// The queue has one consumer, so a waker slot does (cheaper than a `Notify`'s waiter list).
+    ready: AtomicWaker,
     /// Wakes a session stuck in a socket write once the device turns slow.
     slow_wake: Notify,
 }
@@ -133,7 +136,7 @@ impl DeviceSender {
         };
         match was_empty {
             Some(true) => {
-                self.shared.ready.notify_one();
+                self.shared.ready.wake();
                 true
             }
             Some(false) => true,
@@ -148,7 +151,7 @@ impl DeviceSender {
         if !self.shared.slow.swap(true, Ordering::Relaxed) {
             // Both: a session waiting for entries learns it from `recv_all`, one stuck in a
             // write from its `SlowWatch`.
-            self.shared.ready.notify_one();
+            self.shared.ready.wake();
             self.shared.slow_wake.notify_one();
         }
     }
@@ -187,18 +190,23 @@ impl DeviceReceiver {
     /// Wait until something is queued, then take all of it. Returns `None` once the device is
     /// slow (its queue discarded or about to be): the session's one signal to close it. Cancel-safe: entries are taken only in the same poll that returns them.
     pub async fn recv_all(&mut self) -> Option<VecDeque<Outbound>> {
-        loop {
-            let notified = self.shared.ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_slow() {
-                return None;
+        std::future::poll_fn(|cx| {
+            for attempt in 0..2 {
+                if self.is_slow() {
+                    return Poll::Ready(None);
+                }
+                if let Some(taken) = self.try_recv_all() {
+                    return Poll::Ready(Some(taken));
+                }
+                // Register, then look again: a push between the first look and the
+                // registration would otherwise wake nobody.
+                if attempt == 0 {
+                    self.shared.ready.register(cx.waker());
+                }
             }
-            if let Some(taken) = self.try_recv_all() {
-                return Some(taken);
-            }
-            notified.await;
-        }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Take everything queued, if anything is.
