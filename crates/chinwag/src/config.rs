@@ -43,11 +43,14 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// Read connections (default 4).
     pub read_connections: usize,
+    /// WAL pages written before the writer checkpoints between two batches (default 1000,
+    /// about 4 MiB).
+    pub checkpoint_pages: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { synchronous_full: true, max_batch: 512, read_connections: 4 }
+        Self { synchronous_full: true, max_batch: 512, read_connections: 4, checkpoint_pages: 1000 }
     }
 }
 

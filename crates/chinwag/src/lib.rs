@@ -46,6 +46,7 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
         synchronous_full: config.store.synchronous_full,
         max_batch: config.store.max_batch,
         read_connections: config.store.read_connections,
+        checkpoint_pages: config.store.checkpoint_pages,
         ..SqliteOptions::default()
     };
     std::fs::create_dir_all(&config.data_dir)

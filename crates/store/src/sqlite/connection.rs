@@ -65,6 +65,10 @@ pub(super) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
     conn.pragma_update(None, "journal_size_limit", options.journal_size_limit)
         .ctx("setting journal_size_limit")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0).ctx("disabling wal_autocheckpoint")?;
+    // Negative: KiB. Pages the writer evicts must be read back (from the WAL, which the mapping
+    // does not cover) on the next append to the same conversation.
+    let cache_kib = -i64::try_from(options.writer_cache_bytes / 1024).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "cache_size", cache_kib).ctx("setting cache_size")?;
     Ok(conn)
 }
 

@@ -35,6 +35,10 @@ pub struct SqliteOptions {
     /// Without writes for this long, the writer checkpoints everything and truncates the WAL
     /// file (default 1 s), so a quiet server leaves a compact database behind.
     pub idle_checkpoint_after: Duration,
+    /// The writer connection's page cache, in bytes (default 32 MiB; SQLite's own default is
+    /// 2 MiB). An append reads the conversation's row, its index tail and its table tail: once
+    /// those of all busy conversations no longer fit, every append reads pages back.
+    pub writer_cache_bytes: u64,
     /// Size the WAL file is cut back to when SQLite restarts it (default 64 MiB), so one burst
     /// does not keep its disk space forever.
     pub journal_size_limit: u64,
@@ -51,6 +55,7 @@ impl Default for SqliteOptions {
             mmap_bytes: 256 * 1024 * 1024,
             checkpoint_pages: 1000,
             idle_checkpoint_after: Duration::from_secs(1),
+            writer_cache_bytes: 32 * 1024 * 1024,
             journal_size_limit: 64 * 1024 * 1024,
         }
     }
