@@ -100,10 +100,6 @@ where
             return None;
         }
     };
-    let ttl = services.presence_ttl();
-    if services.presence.connect(&principal.tenant, &principal.user, device.0, ttl) {
-        announce_presence(&services, &principal, true).await;
-    }
     let mut session = Session {
         ws,
         node,
@@ -225,15 +221,21 @@ where
     async fn start(&mut self, first: Option<(Option<RequestId>, Option<ResumeRequest>)>) -> Flow {
         let services = self.node.services.clone();
         // Memberships are loaded after registering, so an event racing the load is not lost.
-        match services.store.memberships(&self.principal.tenant, &self.principal.user).await {
-            Ok(list) => {
-                let ids: Vec<ConversationId> = list.into_iter().map(|(id, _, _)| id).collect();
-                services.hub.join_many(&self.principal.tenant, &self.principal.user, &ids);
-            }
+        let p = &self.principal;
+        let ids: Vec<ConversationId> = match services.store.memberships(&p.tenant, &p.user).await {
+            Ok(list) => list.into_iter().map(|(id, _, _)| id).collect(),
             Err(e) => {
                 let e = ServiceError::from(e);
                 let _ = self.write(ServerFrame::Error { id: None, error: e.to_body() }).await;
                 return Flow::Close(close::INTERNAL_ERROR, String::new());
+            }
+        };
+        services.hub.join_many(&p.tenant, &p.user, &ids);
+        let ttl = services.presence_ttl();
+        if services.presence.connect(&p.tenant, &p.user, self.device.0, ttl) {
+            let online = services.presence_changed_in(&p.tenant, &p.user, true, Some(&ids)).await;
+            if let Err(e) = online {
+                tracing::warn!(error = %e, "could not publish presence");
             }
         }
         let (id, resume) = first.unwrap_or((None, None));

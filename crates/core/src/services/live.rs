@@ -22,6 +22,10 @@ pub(crate) fn draft_state(d: Draft) -> DraftState {
     DraftState { version: d.version, body: d.body, updated_at: d.updated_at }
 }
 
+/// Up to this many conversations, co-members come from the roster cache (see
+/// [`Services::presence_changed_in`]).
+const ROSTER_PRESENCE_MAX: usize = 64;
+
 impl Services {
     /// Move one of the caller's watermarks; members hear a `receipt` when it moved, and the
     /// caller's devices a `read_updated` when the read position did.
@@ -209,6 +213,20 @@ impl Services {
         user: &UserId,
         online: bool,
     ) -> ServiceResult<()> {
+        self.presence_changed_in(tenant, user, online, None).await
+    }
+
+    /// [`Services::presence_changed`] for a caller that already holds the user's conversations
+    /// (a session that just loaded them): the co-members then come from the roster cache rather
+    /// than a query, which keeps a reconnect storm off the database. Users in many conversations
+    /// still ask the store, one query instead of many roster loads.
+    pub async fn presence_changed_in(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        online: bool,
+        conversations: Option<&[ConversationId]>,
+    ) -> ServiceResult<()> {
         let last_seen = if online {
             None
         } else {
@@ -219,7 +237,19 @@ impl Services {
         let frame =
             ServerFrame::Presence(UserPresence { user_id: user.clone(), online, last_seen });
         let bytes = encode_frame(&frame);
-        for other in self.store.co_members(tenant, user).await? {
+        let others = match conversations {
+            Some(ids) if ids.len() <= ROSTER_PRESENCE_MAX => {
+                let mut others = std::collections::BTreeSet::new();
+                for id in ids {
+                    // A conversation deleted meanwhile has no one left to tell.
+                    let Ok(roster) = self.roster(tenant, id).await else { continue };
+                    others.extend(roster.keys().filter(|u| *u != user).cloned());
+                }
+                others.into_iter().collect()
+            }
+            _ => self.store.co_members(tenant, user).await?,
+        };
+        for other in others {
             self.broker.publish(Event {
                 topic: Topic::User(tenant.clone(), other),
                 kind: EventKind::Other,
