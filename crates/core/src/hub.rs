@@ -28,8 +28,8 @@
 //! history too), one added gets them (members read the conversation's history anyway).
 //!
 //! Memory: a window holds what its conversation published in one window; its buffer is sealed
-//! at [`WINDOW_SEAL_BYTES`] and a new one started, so a queue entry stays far below the device
-//! queues' byte bound.
+//! at [`WINDOW_SEAL_BYTES`] (or an eighth of the device queues' byte bound, if that is less) and
+//! a new one started, so one queue entry never makes a device a slow consumer by itself.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -78,8 +78,8 @@ struct Window {
 }
 
 impl Window {
-    fn append(&mut self, conversation: &ConversationId, event: &Event) {
-        if !self.bytes.is_empty() && self.bytes.len() + event.frame.len() > WINDOW_SEAL_BYTES {
+    fn append(&mut self, conversation: &ConversationId, event: &Event, seal_bytes: usize) {
+        if !self.bytes.is_empty() && self.bytes.len() + event.frame.len() > seal_bytes {
             let sealed = self.take_current(conversation);
             self.sealed.extend(sealed);
         }
@@ -132,6 +132,8 @@ pub struct Hub {
     windows: Box<[Mutex<HashMap<ConvKey, Window>>]>,
     /// Zero: no windows, every event is delivered at once.
     window: Duration,
+    /// A window's buffer is sealed at this size (see the module docs).
+    seal_bytes: usize,
     /// Where window tasks run; events arrive on the store's writer thread too, outside tokio.
     runtime: Option<Handle>,
     /// The hub itself, for the window tasks it spawns.
@@ -149,14 +151,21 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A hub with fan-out windows of `window` (zero disables them). Windows need a tokio runtime:
-    /// created outside one, the hub delivers every event at once.
-    pub fn new(max_per_user: usize, window: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// A hub with fan-out windows of `window` (zero disables them), for device queues bounded at
+    /// `queue_bytes`. Windows need a tokio runtime: created outside one, the hub delivers every
+    /// event at once.
+    pub fn new(
+        max_per_user: usize,
+        window: Duration,
+        queue_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             users: (0..SHARDS).map(|_| Mutex::default()).collect(),
             conversations: (0..SHARDS).map(|_| RwLock::default()).collect(),
             windows: (0..SHARDS).map(|_| Mutex::default()).collect(),
             window,
+            seal_bytes: WINDOW_SEAL_BYTES.min(queue_bytes / 8).max(1),
             runtime: Handle::try_current().ok(),
             this: this.clone(),
             hasher: RandomState::new(),
@@ -316,7 +325,7 @@ impl Hub {
         {
             let mut windows = self.windows[self.shard(&ckey)].lock();
             if let Some(window) = windows.get_mut(&ckey) {
-                window.append(&ckey.1, event);
+                window.append(&ckey.1, event, self.seal_bytes);
                 return;
             }
             windows.insert(ckey.clone(), Window::default());
@@ -400,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn routes_conversation_events_to_members_devices_only() {
-        let hub = Hub::new(2, Duration::ZERO, Arc::new(Metrics::new()));
+        let hub = Hub::new(2, Duration::ZERO, 1 << 20, Arc::new(Metrics::new()));
         let t = TenantId::from("t");
         let (a1, mut a1r) = device_queue(16, 1 << 20);
         let (a2, mut a2r) = device_queue(16, 1 << 20);
@@ -446,7 +455,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_busy_conversation_is_delivered_in_windows_a_quiet_one_at_once() {
         let window = Duration::from_millis(20);
-        let hub = Hub::new(4, window, Arc::new(Metrics::new()));
+        let hub = Hub::new(4, window, 4 << 20, Arc::new(Metrics::new()));
         let t = TenantId::from("t");
         let (a, mut ar) = device_queue(64, 1 << 20);
         hub.register(&t, &"a".into(), a).unwrap();

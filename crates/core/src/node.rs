@@ -39,7 +39,12 @@ impl Node {
         metrics: Arc<Metrics>,
     ) -> Self {
         let window = std::time::Duration::from_millis(limits.fanout_window_ms);
-        let hub = Hub::new(limits.max_connections_per_user, window, metrics.clone());
+        let hub = Hub::new(
+            limits.max_connections_per_user,
+            window,
+            limits.outbound_queue_bytes,
+            metrics.clone(),
+        );
         broker.attach(hub.clone());
         let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
         let node = Self {
