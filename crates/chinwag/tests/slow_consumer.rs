@@ -73,8 +73,11 @@ async fn a_stalled_reader_is_cut_off_others_get_everything_and_it_recovers() {
         c.limits.user_requests_per_second = 100_000;
         c.limits.resume_max_messages = 50_000;
         // The kernel alone can absorb megabytes for a stalled loopback socket (tcp_wmem up to
-        // 4 MiB): smaller caps make the rule bite within this test's traffic.
+        // 4 MiB): smaller caps make the rule bite within this test's traffic. Both: fan-out
+        // windows pack many messages into one queue entry, so the byte bound is the one a busy
+        // conversation reaches.
         c.limits.outbound_queue_frames = 1_000;
+        c.limits.outbound_queue_bytes = 256 * 1024;
         c.limits.write_timeout_ms = 2_000;
     })
     .await;
