@@ -10,8 +10,9 @@
 #                     bench/summarize.py reports the median
 #   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload
 #                     (default all of them)
-#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio
-#                     (default chinwag,ws,uws,socketio; durable runs for chinwag* only)
+#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio,socketioxide
+#                     (default chinwag,ws,uws,socketio,socketioxide; durable runs for chinwag*
+#                     only)
 #   --quick           short steps and small counts, to check the harness (not for publishing)
 #   --chinwag-bin P   the chinwag binary to measure (default target/release/chinwag, built)
 #   --no-build        do not run cargo build
@@ -33,7 +34,7 @@ root=$(pwd)
 out="bench/results/$(date -u +%Y%m%d-%H%M)"
 runs=3
 scenarios="noise,fanout,idle,durable,payload"
-targets="chinwag,ws,uws,socketio"
+targets="chinwag,ws,uws,socketio,socketioxide"
 quick=0
 chinwag_bin="target/release/chinwag"
 build=1
@@ -79,7 +80,11 @@ fi
 bench_bin="$root/target/release/chinwag-bench"
 [ -x "$bench_bin" ] || { echo "missing $bench_bin: cargo build --release -p chinwag-bench" >&2; exit 1; }
 if [[ ",$targets," =~ ,(ws|uws|socketio), ]] && [ ! -d bench/peers/node_modules ]; then
-  bench/install-peers.sh
+  bench/install-peers.sh node
+fi
+sioxide_bin="$root/bench/peers/socketioxide/target/release/chinwag-bench-peer-socketioxide"
+if [[ ",$targets," =~ ,socketioxide, ]] && { [ "$build" = 1 ] || [ ! -x "$sioxide_bin" ]; }; then
+  bench/install-peers.sh socketioxide
 fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$out"
@@ -122,9 +127,9 @@ wait_idle() {
 SERVER_PID=""
 DATA_DIR=""
 port_of() {
-  case "$1" in chinwag) echo 18080 ;; chinwag-nosync) echo 18081 ;; ws) echo 19001 ;; uws) echo 19003 ;; socketio) echo 19002 ;; esac
+  case "$1" in chinwag) echo 18080 ;; chinwag-nosync) echo 18081 ;; ws) echo 19001 ;; uws) echo 19003 ;; socketio) echo 19002 ;; socketioxide) echo 19004 ;; esac
 }
-protocol_of() { case "$1" in chinwag*) echo chinwag ;; *) echo "$1" ;; esac; }
+protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socketio ;; *) echo "$1" ;; esac; }
 
 start_server() {
   local target=$1 port
@@ -145,6 +150,9 @@ start_server() {
     ws|uws|socketio)
       local script=$target-server.js
       taskset -c "$SERVER_CPU" node "bench/peers/$script" "$port" >"$out/server-$target.log" 2>&1 &
+      SERVER_PID=$! ;;
+    socketioxide)
+      taskset -c "$SERVER_CPU" "$sioxide_bin" "$port" >"$out/server-$target.log" 2>&1 &
       SERVER_PID=$! ;;
   esac
   for _ in $(seq 1 200); do

@@ -10,8 +10,9 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = ["chinwag", "chinwag-nosync", "uws", "ws", "socketio"]
-COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd"}
+ORDER = ["chinwag", "chinwag-nosync", "uws", "ws", "socketio", "socketioxide"]
+COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd",
+          "socketioxide": "#8c564b"}
 
 
 def load(path):
