@@ -18,6 +18,7 @@
 //! and the server to the other. Send times travel inside message bodies
 //! (`"<µs since epoch> <step> <padding>"`), so a receiver needs no lookup table.
 
+pub mod chinwag;
 pub mod clock;
 pub mod conn;
 pub mod frame;
