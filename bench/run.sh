@@ -8,7 +8,7 @@
 #   --out DIR         where results go (default bench/results/<UTC date>-<host>)
 #   --runs N          runs per target and scenario, interleaved across targets (default 3);
 #                     bench/summarize.py reports the median
-#   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload
+#   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload,slow,storm,chat
 #                     (default all of them)
 #   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio,socketioxide
 #                     (default chinwag,ws,uws,socketio,socketioxide; durable runs for chinwag*
@@ -26,6 +26,9 @@
 #
 # Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
 # PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,500,1000,2000 msg/s),
+# CHAT_RATES (default 2000,5000,10000 sends/s), SLOW_RATE_<target> (the slow scenario's publish
+# rate per target, msg/s; see slow_rate below), IDLE_N (default 10000; above 19000 the
+# generator runs as several processes, IDLE_PROCS of them, default 4),
 # BENCH_CHINWAG_VERSION (recorded instead of the git HEAD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,7 @@ root=$(pwd)
 
 out="bench/results/$(date -u +%Y%m%d-%H%M)"
 runs=3
-scenarios="noise,fanout,idle,durable,payload"
+scenarios="noise,fanout,idle,durable,payload,slow,storm,chat"
 targets="chinwag,ws,uws,socketio,socketioxide"
 quick=0
 chinwag_bin="target/release/chinwag"
@@ -59,19 +62,41 @@ GEN_CPU=${GEN_CPU:-1}
 PAYLOAD_RUNS=${PAYLOAD_RUNS:-$runs}
 SECRET="chinwag-bench-token-secret-0123456789"
 
+idle_n_env=${IDLE_N:-}
 if [ "$quick" = 1 ]; then
   FANOUT_ARGS=(--members 200 --rates 100,1000 --step-secs 2)
   PAYLOAD_ARGS=(--members 200 --rates 200 --step-secs 2)
   IDLE_N=1000
   DURABLE_ARGS=(--senders 50 --window 4 --secs 3 --warmup-secs 1)
   NOISE_ARGS=(--count 2000 --gapped 200)
+  SLOW_ARGS=(--members 200 --baseline-secs 3 --slow-secs 10 --recover-secs 20 --drain-secs 3)
+  STORM_ARGS=(--connections 1000 --window-secs 1)
+  CHAT_ARGS=(--users 1000 --warmup-secs 2 --secs 5)
+  CHAT_RATE_LIST=${CHAT_RATES:-500}
 else
   FANOUT_ARGS=(--members 1000 --rates "${FANOUT_RATES:-100,200,500,1000,2000}" --step-secs 5)
   PAYLOAD_ARGS=(--members 1000 --rates 200 --step-secs 5)
   IDLE_N=10000
   DURABLE_ARGS=(--senders 200 --window 4 --secs 10 --warmup-secs 2)
   NOISE_ARGS=(--count 20000 --gapped 2000)
+  # The slow phase is long enough for Chinwag's limits to cut the slow members off (their kernel
+  # buffers and the 8,192-frame queue fill at the publish rate; about 55 s at 250 msg/s).
+  SLOW_ARGS=(--members 1000 --baseline-secs 20 --slow-secs 90 --recover-secs 60)
+  STORM_ARGS=(--connections 10000 --window-secs 1)
+  CHAT_ARGS=(--users 10000 --warmup-secs 5 --secs 30)
+  CHAT_RATE_LIST=${CHAT_RATES:-2000,5000,10000}
 fi
+IDLE_N=${idle_n_env:-$IDLE_N}
+IDLE_PROCS=${IDLE_PROCS:-4}
+
+# The slow scenario runs each server at half of the load it sustains: half the highest fan-out
+# rate (1,000 members) at which it delivered 100 % without saturating its core in
+# docs/benchmarks.md. Override with SLOW_RATE_<target> (dashes as underscores).
+slow_rate() {
+  local var="SLOW_RATE_${1//-/_}" def
+  case "$1" in chinwag*) def=250 ;; uws) def=1000 ;; *) def=50 ;; esac
+  echo "${!var:-$def}"
+}
 PAYLOAD_SIZES=(100 1024 16384 65536)
 
 if [ "$build" = 1 ]; then
@@ -223,8 +248,26 @@ for scenario in ${scenarios//,/ }; do
       done
       ;;
     idle)
+      idle_extra=()
+      [ "$IDLE_N" -gt 19000 ] && idle_extra=(--procs "$IDLE_PROCS")
       for run in $(seq 1 "$runs"); do
-        for t in "${target_list[@]}"; do run_one idle idle "$t" "$run" --connections "$IDLE_N"; done
+        for t in "${target_list[@]}"; do run_one idle idle "$t" "$run" --connections "$IDLE_N" "${idle_extra[@]}"; done
+      done ;;
+    slow)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one slow slow "$t" "$run" "${SLOW_ARGS[@]}" --rate "$(slow_rate "$t")"; done
+      done ;;
+    storm)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one storm storm "$t" "$run" "${STORM_ARGS[@]}"; done
+      done ;;
+    chat)
+      for run in $(seq 1 "$runs"); do
+        for rate in ${CHAT_RATE_LIST//,/ }; do
+          for t in "${target_list[@]}"; do
+            case "$t" in chinwag*) run_one chat chat "$t" "$run" "${CHAT_ARGS[@]}" --rate "$rate" ;; esac
+          done
+        done
       done ;;
     durable)
       for run in $(seq 1 "$runs"); do
