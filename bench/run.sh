@@ -159,6 +159,11 @@ protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socket
 start_server() {
   local target=$1 port
   port=$(port_of "$target")
+  # A server left over (or someone else's) on the port would be measured instead of ours.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use by another process: stop it first" >&2
+    exit 1
+  fi
   case "$target" in
     chinwag|chinwag-nosync)
       DATA_DIR=$(mktemp -d /tmp/chinwag-bench-data.XXXXXX)
@@ -181,7 +186,11 @@ start_server() {
       SERVER_PID=$! ;;
   esac
   for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then sleep 0.5; return 0; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      sleep 0.5
+      kill -0 "$SERVER_PID" 2>/dev/null && return 0
+      break
+    fi
     sleep 0.05
   done
   echo "server $target did not start; see $out/server-$target.log" >&2
