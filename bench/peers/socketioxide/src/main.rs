@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::routing::get;
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
 use socketioxide::TransportType;
+use socketioxide::extract::{Data, SocketRef};
 
 /// Packets not queued because a connection's queue was full.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
