@@ -29,6 +29,7 @@
 # CHAT_RATES (default 2000,5000,10000 sends/s), SLOW_RATE_<target> (the slow scenario's publish
 # rate per target, msg/s; see slow_rate below), IDLE_N (default 10000; above 19000 the
 # generator runs as several processes, IDLE_PROCS of them, default 4),
+# PORT_OFFSET (added to every server port, default 0; the echo server of `noise` included),
 # BENCH_CHINWAG_VERSION (recorded instead of the git HEAD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +153,9 @@ wait_idle() {
 SERVER_PID=""
 DATA_DIR=""
 port_of() {
-  case "$1" in chinwag) echo 18080 ;; chinwag-nosync) echo 18081 ;; ws) echo 19001 ;; uws) echo 19003 ;; socketio) echo 19002 ;; socketioxide) echo 19004 ;; esac
+  local p
+  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
+  echo $((p + ${PORT_OFFSET:-0}))
 }
 protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socketio ;; *) echo "$1" ;; esac; }
 
@@ -239,10 +242,10 @@ for scenario in ${scenarios//,/ }; do
   case "$scenario" in
     noise)
       wait_idle
-      taskset -c "$SERVER_CPU" "$bench_bin" echo --listen 127.0.0.1:17999 --max-secs 120 &
+      taskset -c "$SERVER_CPU" "$bench_bin" echo --listen "127.0.0.1:$((17999 + ${PORT_OFFSET:-0}))" --max-secs 120 &
       echo_pid=$!
       sleep 0.3
-      taskset -c "$GEN_CPU" "$bench_bin" noise --addr 127.0.0.1:17999 "${NOISE_ARGS[@]}" >>"$out/noise.jsonl"
+      taskset -c "$GEN_CPU" "$bench_bin" noise --addr "127.0.0.1:$((17999 + ${PORT_OFFSET:-0}))" "${NOISE_ARGS[@]}" >>"$out/noise.jsonl"
       wait "$echo_pid" || true ;;
     fanout)
       for run in $(seq 1 "$runs"); do
