@@ -276,9 +276,7 @@ for scenario in ${scenarios//,/ }; do
     chat)
       for run in $(seq 1 "$runs"); do
         for rate in ${CHAT_RATE_LIST//,/ }; do
-          for t in "${target_list[@]}"; do
-            case "$t" in chinwag*) run_one chat chat "$t" "$run" "${CHAT_ARGS[@]}" --rate "$rate" ;; esac
-          done
+          for t in "${target_list[@]}"; do run_one chat chat "$t" "$run" "${CHAT_ARGS[@]}" --rate "$rate"; done
         done
       done ;;
     durable)

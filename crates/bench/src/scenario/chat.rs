@@ -1,5 +1,5 @@
-//! `chat` (Chinwag): N users, one connection each; every user is in one direct conversation
-//! (users 2j and 2j+1) and one group of `--group-size` (consecutive users). Together they send
+//! `chat`: N users, one connection each; every user is in one direct conversation (users 2j and
+//! 2j+1) and one group of `--group-size` (consecutive users). Together they send
 //! `--rate` messages per second (a Poisson process per user), `--group-share` of them to their
 //! group and the rest to their direct conversation, with persistence on. Meanwhile
 //! `--churn-pct` of the connections per second drop (the socket just goes away, as on a phone)
@@ -12,6 +12,11 @@
 //! reconnect time (drop → `resumed`), and that nothing is missed: per device and conversation the
 //! `seq`s must have no gaps and no duplicates, and once the run has drained every device must
 //! hold its conversations' last `seq`.
+//!
+//! The peers run it as rooms: a group room and a pair room per user in the upgrade URL, the same
+//! send mix and churn, but a reconnect is a plain new connection (they have nothing to resume
+//! from), so what was sent to a member while it was away is simply not delivered: delivered %
+//! shows it. `seq` checks and "behind after drain" are Chinwag's only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,7 +37,7 @@ use crate::procstat::{CpuMeter, rss_bytes};
 use crate::scan::{self, Stamp};
 use crate::scenario::fanout::{opt, round};
 use crate::setup::{self, Common};
-use crate::target::Target;
+use crate::target::{Kind, Target};
 
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct ChatArgs {
@@ -110,11 +115,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
 
 async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
     let common = &args.common;
-    if common.target != Target::Chinwag {
-        bail!(
-            "chat needs conversations with stored order and resume: only --target chinwag speaks them"
-        );
-    }
+    let target = common.target;
     let n = (args.users.max(2) / 2) * 2;
     let g = args.group_size.clamp(2, n);
     let prefix = setup::run_prefix();
@@ -128,24 +129,37 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
     for j in 0..n / 2 {
         specs.push((users[2 * j].clone(), "direct", vec![users[2 * j + 1].clone()]));
     }
-    let started = Instant::now();
-    let ids = setup::create_conversations(
-        common.addr,
-        &common.token_secret,
-        specs,
-        args.create_concurrency,
-    )
-    .await?;
-    eprintln!(
-        "chat: created {groups} groups and {} direct conversations in {:.1} s",
-        n / 2,
-        started.elapsed().as_secs_f64()
-    );
-    let tokens: Vec<String> =
-        users.iter().map(|u| setup::token(&common.token_secret, u)).collect::<Result<_, _>>()?;
-    let opened =
-        setup::open_many(common, n, |_| Target::Chinwag.path(""), |i| Some(tokens[i].clone()))
-            .await;
+    let ids = if target == Target::Chinwag {
+        let started = Instant::now();
+        let ids = setup::create_conversations(
+            common.addr,
+            &common.token_secret,
+            specs,
+            args.create_concurrency,
+        )
+        .await?;
+        eprintln!(
+            "chat: created {groups} groups and {} direct conversations in {:.1} s",
+            n / 2,
+            started.elapsed().as_secs_f64()
+        );
+        ids
+    } else {
+        // Peer rooms, in the same order: groups, then pairs.
+        (0..groups)
+            .map(|k| format!("{prefix}-g{k}"))
+            .chain((0..n / 2).map(|j| format!("{prefix}-d{j}")))
+            .collect()
+    };
+    let tokens: Vec<Option<String>> = match target {
+        Target::Chinwag => users
+            .iter()
+            .map(|u| setup::token(&common.token_secret, u).map(Some))
+            .collect::<Result<_, _>>()?,
+        _ => vec![None; n],
+    };
+    let path = |i: usize| target.path(&format!("{},{}", ids[i / g], ids[groups + i / 2]));
+    let opened = setup::open_many(common, n, path, |i| tokens[i].clone()).await;
     if opened.failed > 0 {
         bail!(
             "{} of {n} connections failed to open: {}",
@@ -182,9 +196,11 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, conn) in opened.conns.into_iter().enumerate() {
         let user = User {
+            target,
+            path: path(i),
             addr: common.addr,
             source: source_addr(i, common.sources),
-            token: tokens[i].clone(),
+            token: tokens[i].clone().unwrap_or_default(),
             convs: [ids[i / g].clone(), ids[groups + i / 2].clone()],
             members: [(users.len() - (i / g) * g).min(g) as u64, 2],
             tracks: [SeqTrack::default(); 2],
@@ -284,10 +300,18 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
         s.resent,
         s.duplicate_acks
     );
-    eprintln!(
-        "  missed: {} gaps, {} duplicates; after the drain {behind} messages behind on {behind_devices} devices; {} errors",
-        s.gaps, s.dups, s.errors
-    );
+    let chinwag = target == Target::Chinwag;
+    if chinwag {
+        eprintln!(
+            "  missed: {} gaps, {} duplicates; after the drain {behind} messages behind on {behind_devices} devices; {} errors",
+            s.gaps, s.dups, s.errors
+        );
+    } else {
+        eprintln!(
+            "  never delivered: {} of {expected} (sent while the member was reconnecting, or lost)",
+            expected.saturating_sub(delivered)
+        );
+    }
     let mut out = json!({
         "scenario": "chat",
         "label": common.label(),
@@ -305,6 +329,7 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
         "expected": expected,
         "delivered": delivered,
         "delivered_pct": delivered_pct,
+        "undelivered": expected.saturating_sub(delivered),
         "deliveries_per_s": round(deliveries_per_s, 0),
         "drain_secs": round(drain_start.elapsed().as_secs_f64(), 2),
         "latency": live,
@@ -319,10 +344,10 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
         "resent": s.resent,
         "duplicate_acks": s.duplicate_acks,
         "acks": s.acks,
-        "gaps": s.gaps,
-        "dups": s.dups,
-        "behind_after_drain": behind,
-        "devices_behind": behind_devices,
+        "gaps": chinwag.then_some(s.gaps),
+        "dups": chinwag.then_some(s.dups),
+        "behind_after_drain": chinwag.then_some(behind),
+        "devices_behind": chinwag.then_some(behind_devices),
         "errors": s.errors,
         "first_error": s.first_error,
         "ended": s.ended,
@@ -365,6 +390,9 @@ impl Rng {
 }
 
 struct User {
+    target: Target,
+    /// The upgrade path (peers: the user's two rooms).
+    path: String,
     addr: SocketAddr,
     source: IpAddr,
     token: String,
@@ -406,8 +434,8 @@ impl User {
                     if let Err(e) = r {
                         break e.to_string();
                     }
-                    let mut on_text = |payload: &[u8], now: u64, _out: &mut Vec<u8>| {
-                        self.on_frame(&shared, payload, now, false);
+                    let mut on_text = |payload: &[u8], now: u64, out: &mut Vec<u8>| {
+                        self.on_frame(&shared, payload, now, false, out);
                     };
                     match conn.read_now(&mut on_text) {
                         Ok(Open::Yes) => {}
@@ -461,7 +489,7 @@ impl User {
         self.request += 1;
         self.scratch.clear();
         let stamp = Stamp { sent_us: crate::clock::now_us(), step: phase };
-        Target::Chinwag.write_send(
+        self.target.write_send(
             &mut self.scratch,
             &self.convs[k],
             &self.sender,
@@ -470,13 +498,28 @@ impl User {
             self.payload,
         );
         crate::frame::encode_masked(out, crate::frame::OP_TEXT, &self.scratch);
-        self.pending.insert(self.request, self.scratch.clone());
+        if self.target == Target::Chinwag {
+            // Peers acknowledge nothing: there is nothing to re-send.
+            self.pending.insert(self.request, self.scratch.clone());
+        }
         s.sent[phase as usize] += 1;
         s.expected[phase as usize] += self.members[k];
     }
 
-    /// One frame from the server; `replay` while a resume is replaying.
-    fn on_frame(&mut self, shared: &Rc<RefCell<Shared>>, payload: &[u8], now: u64, replay: bool) {
+    /// One frame from the server; `replay` while a resume is replaying. Replies (Socket.IO
+    /// pongs) go to `out`.
+    fn on_frame(
+        &mut self,
+        shared: &Rc<RefCell<Shared>>,
+        payload: &[u8],
+        now: u64,
+        replay: bool,
+        out: &mut Vec<u8>,
+    ) {
+        if self.target != Target::Chinwag {
+            self.on_peer_frame(shared, payload, now, out);
+            return;
+        }
         let mut s = shared.borrow_mut();
         match chinwag::frame_type(payload) {
             b"message" => {
@@ -559,6 +602,12 @@ impl User {
     }
 
     async fn try_reconnect(&mut self, shared: &Rc<RefCell<Shared>>) -> std::io::Result<Conn> {
+        if self.target != Target::Chinwag {
+            // Nothing to resume: a new connection, back in the same rooms.
+            let mut conn = Conn::connect(self.addr, self.source, &self.path).await?;
+            conn.ready(self.target, None, Duration::from_secs(30)).await?;
+            return Ok(conn);
+        }
         let positions: Vec<(String, u64)> =
             self.convs.iter().cloned().zip(self.tracks.iter().map(|t| t.last)).collect();
         let token = self.token.clone();
@@ -576,7 +625,7 @@ impl User {
         )
         .await?;
         for (payload, now, replayed) in frames.take() {
-            self.on_frame(shared, &payload, now, replayed);
+            self.on_frame(shared, &payload, now, replayed, &mut conn.out);
         }
         for (conversation, _) in incomplete {
             let Some(k) = self.convs.iter().position(|c| *c == conversation) else { continue };
@@ -596,7 +645,7 @@ impl User {
                 self.on_history(shared, k, seq, &body, now);
             }
             for (payload, now) in live.take() {
-                self.on_frame(shared, &payload, now, false);
+                self.on_frame(shared, &payload, now, false, &mut conn.out);
             }
         }
         // Re-send what was not acknowledged, with the same ids: stored at most once (G2).
@@ -609,6 +658,31 @@ impl User {
         }
         conn.try_flush()?;
         Ok(conn)
+    }
+
+    /// A peer's frame: a room message counts as delivered (no `seq`, no dedup needed).
+    fn on_peer_frame(
+        &mut self,
+        shared: &Rc<RefCell<Shared>>,
+        payload: &[u8],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        match self.target.classify(payload) {
+            Kind::Message => {
+                let Some(stamp) = self.target.stamp(payload) else { return };
+                let p = stamp.step as usize;
+                if p < 2 {
+                    let mut s = shared.borrow_mut();
+                    s.delivered[p] += 1;
+                    if p == 1 {
+                        latency::record(&mut s.live_hist, stamp.sent_us, now);
+                    }
+                }
+            }
+            Kind::EnginePing => crate::frame::encode_masked(out, crate::frame::OP_TEXT, b"3"),
+            _ => {}
+        }
     }
 
     /// A message fetched with `history` (body only, as the page carries it).
