@@ -11,7 +11,10 @@
 //! - [`setup`]: tokens (signed locally), conversations (REST), opening many connections.
 //! - [`latency`], [`procstat`]: HdrHistogram summaries; server and generator CPU and memory
 //!   from `/proc`.
-//! - [`scenario`]: `fanout`, `idle`, `durable`, `noise`.
+//! - [`chinwag`]: what the reconnecting scenarios speak beyond `auth` and `send`: `auth` with
+//!   `resume`, `history` paging, per-conversation `seq` bookkeeping (gaps, duplicates).
+//! - [`scenario`]: `fanout`, `idle` (optionally over several processes), `durable`, `slow`,
+//!   `storm`, `chat`, `noise`.
 //!
 //! Everything runs on one current-thread runtime: one core drives every connection, tasks
 //! share their counters through `Rc<RefCell<…>>`, and the harness pins the generator to one CPU
