@@ -373,7 +373,7 @@ def main():
 
     chat = load(d / "chat.jsonl")
     if chat:
-        md.append("### Chat: direct and group conversations, reconnect churn, persistence on (Chinwag)\n")
+        md.append("### Chat: direct and group conversations, reconnect churn (Chinwag with persistence on)\n")
         md.append("Peers run it as rooms and reconnect without resume; gaps, duplicates and \"behind\" are Chinwag's `seq` checks (– for peers).\n")
         md.append("| server | sends/s | deliveries/s | delivered | p50 | p99 | p99.9 | max | server µs/delivery | server CPU | reconnects | reconnect p99 | gaps | duplicates | behind after drain | generator CPU |")
         md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
