@@ -81,7 +81,8 @@ else
   DURABLE_ARGS=(--senders 200 --window 4 --secs 10 --warmup-secs 2)
   NOISE_ARGS=(--count 20000 --gapped 2000)
   # The slow phase is long enough for Chinwag's limits to cut the slow members off (their kernel
-  # buffers and the 8,192-frame queue fill at the publish rate; about 55 s at 250 msg/s).
+  # buffers and the 8,192-frame queue fill at the publish rate; about 55 s at 250 msg/s); for
+  # Chinwag it ends 5 s after the last cut-off.
   SLOW_ARGS=(--members 1000 --baseline-secs 20 --slow-secs 90 --recover-secs 60)
   STORM_ARGS=(--connections 10000 --window-secs 1)
   CHAT_ARGS=(--users 10000 --warmup-secs 5 --secs 30)

@@ -103,6 +103,7 @@ async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
         drain_secs: 3.0,
         recover_secs: 5.0,
         sample_ms: 100,
+        end_after_cut_secs: 5.0,
     };
     let r = tokio::task::spawn_blocking(move || slow::run(args)).await.unwrap().expect("slow runs");
     assert_eq!(r["slow_members"], 2, "{r}");

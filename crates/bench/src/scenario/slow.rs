@@ -65,6 +65,11 @@ pub struct SlowArgs {
     /// Server memory (and Chinwag's cut-off counter) sampling interval.
     #[arg(long, default_value_t = 250)]
     pub sample_ms: u64,
+    /// End the slow phase this long after the server has cut off every slow member (Chinwag),
+    /// so that they read again while the server still holds their close frame (within
+    /// `slow_close_grace_ms`) and see 4008; `--slow-secs` stays the upper bound. Negative: never.
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    pub end_after_cut_secs: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,9 +229,28 @@ async fn run_async(args: SlowArgs) -> anyhow::Result<serde_json::Value> {
         let start = Instant::now();
         let until = start + Duration::from_secs_f64(secs);
         shared.borrow_mut().phase = Some(Phase { step: k as u32, rate: args.rate, start, until });
-        tokio::time::sleep_until(until.into()).await;
+        if k == 1 && target == Target::Chinwag && args.end_after_cut_secs >= 0.0 {
+            // Until the limit, or until every slow member was cut off and a little longer.
+            let base = monitor.overflows.get();
+            let mut all_cut_at: Option<Instant> = None;
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if all_cut_at.is_none()
+                    && monitor.overflows.get().saturating_sub(base) >= slow_n as u64
+                {
+                    all_cut_at = Some(Instant::now());
+                }
+                if all_cut_at.is_some_and(|t| t.elapsed().as_secs_f64() >= args.end_after_cut_secs)
+                {
+                    break;
+                }
+            }
+        } else {
+            tokio::time::sleep_until(until.into()).await;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
         shared.borrow_mut().phase = None;
+        let phase_secs = start.elapsed().as_secs_f64();
         let cpu = meter.stop();
         // Let the healthy members receive the last messages of the phase.
         let drain_start = Instant::now();
@@ -246,7 +270,8 @@ async fn run_async(args: SlowArgs) -> anyhow::Result<serde_json::Value> {
         let expected = p.sent * healthy;
         let lat = latency::summary(p.hist.as_ref().expect("histogram"));
         let r = json!({
-            "secs": secs,
+            "secs": round(phase_secs, 2),
+            "max_secs": secs,
             "sent": p.sent,
             "expected_healthy": expected,
             "delivered_healthy": p.received,
@@ -257,8 +282,9 @@ async fn run_async(args: SlowArgs) -> anyhow::Result<serde_json::Value> {
             "latency": lat,
         });
         eprintln!(
-            "  {}: {} msg/s × {n}: healthy members got {:.2} %, {}; server {} % CPU",
+            "  {} ({:.1} s): {} msg/s × {n}: healthy members got {:.2} %, {}; server {} % CPU",
             if k == 0 { "baseline" } else { "with slow members" },
+            phase_secs,
             args.rate,
             r["delivered_pct"].as_f64().unwrap_or(0.0),
             latency::human(&lat),
@@ -657,6 +683,8 @@ async fn recover(
 struct Monitor {
     task: tokio::task::JoinHandle<Samples>,
     stop: watch::Sender<bool>,
+    /// The latest `chinwag_queue_overflows_total` read.
+    overflows: Rc<std::cell::Cell<u64>>,
 }
 
 #[derive(Default)]
@@ -680,6 +708,8 @@ impl Monitor {
         let pid = common.server_pid;
         let metrics_url =
             (target == Target::Chinwag).then(|| format!("http://{}/metrics", common.addr));
+        let overflows = Rc::new(std::cell::Cell::new(0));
+        let latest = overflows.clone();
         let task = tokio::task::spawn_local(async move {
             let http = reqwest::Client::new();
             let mut samples = Samples { started: Some(Instant::now()), ..Samples::default() };
@@ -697,11 +727,12 @@ impl Monitor {
                     && let Some(v) = overflow_count(&http, url).await
                 {
                     samples.overflows.push((now, v));
+                    latest.set(v);
                 }
             }
             samples
         });
-        Monitor { task, stop }
+        Monitor { task, stop, overflows }
     }
 
     async fn stop(self) -> Samples {
