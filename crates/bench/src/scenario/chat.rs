@@ -289,18 +289,27 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
         opt(us_per_delivery),
         opt(sending.server_pct().map(|v| round(v, 1))),
     );
-    eprintln!(
-        "  churn: {} reconnects ({} failed), reconnect {}; {} deliveries replayed by resume ({}), {} history pages; {} sends re-sent, {} acknowledged as duplicates",
-        s.reconnects,
-        s.reconnect_failures,
-        latency::human(&reconnect),
-        s.replayed[1],
-        latency::human(&replay),
-        s.history_pages,
-        s.resent,
-        s.duplicate_acks
-    );
     let chinwag = target == Target::Chinwag;
+    if chinwag {
+        eprintln!(
+            "  churn: {} reconnects ({} failed), reconnect {}; {} deliveries replayed by resume ({}), {} history pages; {} sends re-sent, {} acknowledged as duplicates",
+            s.reconnects,
+            s.reconnect_failures,
+            latency::human(&reconnect),
+            s.replayed[1],
+            latency::human(&replay),
+            s.history_pages,
+            s.resent,
+            s.duplicate_acks
+        );
+    } else {
+        eprintln!(
+            "  churn: {} reconnects ({} failed), reconnect {} (nothing to resume)",
+            s.reconnects,
+            s.reconnect_failures,
+            latency::human(&reconnect),
+        );
+    }
     if chinwag {
         eprintln!(
             "  missed: {} gaps, {} duplicates; after the drain {behind} messages behind on {behind_devices} devices; {} errors",
