@@ -264,7 +264,9 @@ def main():
             us = med([r["server_us_per_handshake"] for r in rs])
             failed = max(r["failed"] for r in rs)
             js["idle"][t] = {"runs": len(rs), "kib_per_conn": kib, "handshakes_per_s": hs, "server_us_per_handshake": us}
-            md.append(f"| {t} | {rs[0]['connections']:,} | {fmt(kib, 2, ' KiB')} | {fmt(hs, 0)} | {fmt(us, 0, ' µs')} | {failed} |")
+            procs = rs[0].get("generator_procs", 1)
+            conns = f"{rs[0]['connections']:,}" + (f" ({procs} generator processes)" if procs > 1 else "")
+            md.append(f"| {t} | {conns} | {fmt(kib, 2, ' KiB')} | {fmt(hs, 0)} | {fmt(us, 0, ' µs')} | {failed} |")
             bars.append((t, kib))
         md.append("")
         svg_bars(d / "idle-memory.svg", "Server memory per idle connection", "KiB (VmRSS delta / connections)", bars)
