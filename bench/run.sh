@@ -8,10 +8,11 @@
 #   --out DIR         where results go (default bench/results/<UTC date>-<host>)
 #   --runs N          runs per target and scenario, interleaved across targets (default 3);
 #                     bench/summarize.py reports the median
-#   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload
+#   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload,slow,storm,chat
 #                     (default all of them)
-#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio
-#                     (default chinwag,ws,uws,socketio; durable runs for chinwag* only)
+#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio,socketioxide
+#                     (default chinwag,ws,uws,socketio,socketioxide; durable runs for chinwag*
+#                     only)
 #   --quick           short steps and small counts, to check the harness (not for publishing)
 #   --chinwag-bin P   the chinwag binary to measure (default target/release/chinwag, built)
 #   --no-build        do not run cargo build
@@ -25,6 +26,10 @@
 #
 # Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
 # PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,500,1000,2000 msg/s),
+# CHAT_RATES (default 2000,5000,10000 sends/s), SLOW_RATE_<target> (the slow scenario's publish
+# rate per target, msg/s; see slow_rate below), IDLE_N (default 10000; above 19000 the
+# generator runs as several processes, IDLE_PROCS of them, default 4),
+# PORT_OFFSET (added to every server port, default 0; the echo server of `noise` included),
 # BENCH_CHINWAG_VERSION (recorded instead of the git HEAD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +37,8 @@ root=$(pwd)
 
 out="bench/results/$(date -u +%Y%m%d-%H%M)"
 runs=3
-scenarios="noise,fanout,idle,durable,payload"
-targets="chinwag,ws,uws,socketio"
+scenarios="noise,fanout,idle,durable,payload,slow,storm,chat"
+targets="chinwag,ws,uws,socketio,socketioxide"
 quick=0
 chinwag_bin="target/release/chinwag"
 build=1
@@ -58,19 +63,42 @@ GEN_CPU=${GEN_CPU:-1}
 PAYLOAD_RUNS=${PAYLOAD_RUNS:-$runs}
 SECRET="chinwag-bench-token-secret-0123456789"
 
+idle_n_env=${IDLE_N:-}
 if [ "$quick" = 1 ]; then
   FANOUT_ARGS=(--members 200 --rates 100,1000 --step-secs 2)
   PAYLOAD_ARGS=(--members 200 --rates 200 --step-secs 2)
   IDLE_N=1000
   DURABLE_ARGS=(--senders 50 --window 4 --secs 3 --warmup-secs 1)
   NOISE_ARGS=(--count 2000 --gapped 200)
+  SLOW_ARGS=(--members 200 --baseline-secs 3 --slow-secs 10 --recover-secs 20 --drain-secs 3)
+  STORM_ARGS=(--connections 1000 --window-secs 1)
+  CHAT_ARGS=(--users 1000 --warmup-secs 2 --secs 5)
+  CHAT_RATE_LIST=${CHAT_RATES:-500}
 else
   FANOUT_ARGS=(--members 1000 --rates "${FANOUT_RATES:-100,200,500,1000,2000}" --step-secs 5)
   PAYLOAD_ARGS=(--members 1000 --rates 200 --step-secs 5)
   IDLE_N=10000
   DURABLE_ARGS=(--senders 200 --window 4 --secs 10 --warmup-secs 2)
   NOISE_ARGS=(--count 20000 --gapped 2000)
+  # The slow phase is long enough for Chinwag's limits to cut the slow members off (their kernel
+  # buffers and the 8,192-frame queue fill at the publish rate; about 55 s at 250 msg/s); for
+  # Chinwag it ends 5 s after the last cut-off.
+  SLOW_ARGS=(--members 1000 --baseline-secs 20 --slow-secs 90 --recover-secs 60)
+  STORM_ARGS=(--connections 10000 --window-secs 1)
+  CHAT_ARGS=(--users 10000 --warmup-secs 5 --secs 30)
+  CHAT_RATE_LIST=${CHAT_RATES:-2000,5000,10000}
 fi
+IDLE_N=${idle_n_env:-$IDLE_N}
+IDLE_PROCS=${IDLE_PROCS:-4}
+
+# The slow scenario runs each server at half of the load it sustains: half the highest fan-out
+# rate (1,000 members) at which it delivered 100 % without saturating its core in
+# docs/benchmarks.md. Override with SLOW_RATE_<target> (dashes as underscores).
+slow_rate() {
+  local var="SLOW_RATE_${1//-/_}" def
+  case "$1" in chinwag*) def=250 ;; uws) def=1000 ;; *) def=50 ;; esac
+  echo "${!var:-$def}"
+}
 PAYLOAD_SIZES=(100 1024 16384 65536)
 
 if [ "$build" = 1 ]; then
@@ -79,7 +107,11 @@ fi
 bench_bin="$root/target/release/chinwag-bench"
 [ -x "$bench_bin" ] || { echo "missing $bench_bin: cargo build --release -p chinwag-bench" >&2; exit 1; }
 if [[ ",$targets," =~ ,(ws|uws|socketio), ]] && [ ! -d bench/peers/node_modules ]; then
-  bench/install-peers.sh
+  bench/install-peers.sh node
+fi
+sioxide_bin="$root/bench/peers/socketioxide/target/release/chinwag-bench-peer-socketioxide"
+if [[ ",$targets," =~ ,socketioxide, ]] && { [ "$build" = 1 ] || [ ! -x "$sioxide_bin" ]; }; then
+  bench/install-peers.sh socketioxide
 fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$out"
@@ -122,13 +154,20 @@ wait_idle() {
 SERVER_PID=""
 DATA_DIR=""
 port_of() {
-  case "$1" in chinwag) echo 18080 ;; chinwag-nosync) echo 18081 ;; ws) echo 19001 ;; uws) echo 19003 ;; socketio) echo 19002 ;; esac
+  local p
+  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
+  echo $((p + ${PORT_OFFSET:-0}))
 }
-protocol_of() { case "$1" in chinwag*) echo chinwag ;; *) echo "$1" ;; esac; }
+protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socketio ;; *) echo "$1" ;; esac; }
 
 start_server() {
   local target=$1 port
   port=$(port_of "$target")
+  # A server left over (or someone else's) on the port would be measured instead of ours.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use by another process: stop it first" >&2
+    exit 1
+  fi
   case "$target" in
     chinwag|chinwag-nosync)
       DATA_DIR=$(mktemp -d /tmp/chinwag-bench-data.XXXXXX)
@@ -146,9 +185,16 @@ start_server() {
       local script=$target-server.js
       taskset -c "$SERVER_CPU" node "bench/peers/$script" "$port" >"$out/server-$target.log" 2>&1 &
       SERVER_PID=$! ;;
+    socketioxide)
+      taskset -c "$SERVER_CPU" "$sioxide_bin" "$port" >"$out/server-$target.log" 2>&1 &
+      SERVER_PID=$! ;;
   esac
   for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then sleep 0.5; return 0; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      sleep 0.5
+      kill -0 "$SERVER_PID" 2>/dev/null && return 0
+      break
+    fi
     sleep 0.05
   done
   echo "server $target did not start; see $out/server-$target.log" >&2
@@ -197,10 +243,10 @@ for scenario in ${scenarios//,/ }; do
   case "$scenario" in
     noise)
       wait_idle
-      taskset -c "$SERVER_CPU" "$bench_bin" echo --listen 127.0.0.1:17999 --max-secs 120 &
+      taskset -c "$SERVER_CPU" "$bench_bin" echo --listen "127.0.0.1:$((17999 + ${PORT_OFFSET:-0}))" --max-secs 120 &
       echo_pid=$!
       sleep 0.3
-      taskset -c "$GEN_CPU" "$bench_bin" noise --addr 127.0.0.1:17999 "${NOISE_ARGS[@]}" >>"$out/noise.jsonl"
+      taskset -c "$GEN_CPU" "$bench_bin" noise --addr "127.0.0.1:$((17999 + ${PORT_OFFSET:-0}))" "${NOISE_ARGS[@]}" >>"$out/noise.jsonl"
       wait "$echo_pid" || true ;;
     fanout)
       for run in $(seq 1 "$runs"); do
@@ -215,8 +261,24 @@ for scenario in ${scenarios//,/ }; do
       done
       ;;
     idle)
+      idle_extra=()
+      [ "$IDLE_N" -gt 19000 ] && idle_extra=(--procs "$IDLE_PROCS")
       for run in $(seq 1 "$runs"); do
-        for t in "${target_list[@]}"; do run_one idle idle "$t" "$run" --connections "$IDLE_N"; done
+        for t in "${target_list[@]}"; do run_one idle idle "$t" "$run" --connections "$IDLE_N" "${idle_extra[@]}"; done
+      done ;;
+    slow)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one slow slow "$t" "$run" "${SLOW_ARGS[@]}" --rate "$(slow_rate "$t")"; done
+      done ;;
+    storm)
+      for run in $(seq 1 "$runs"); do
+        for t in "${target_list[@]}"; do run_one storm storm "$t" "$run" "${STORM_ARGS[@]}"; done
+      done ;;
+    chat)
+      for run in $(seq 1 "$runs"); do
+        for rate in ${CHAT_RATE_LIST//,/ }; do
+          for t in "${target_list[@]}"; do run_one chat chat "$t" "$run" "${CHAT_ARGS[@]}" --rate "$rate"; done
+        done
       done ;;
     durable)
       for run in $(seq 1 "$runs"); do

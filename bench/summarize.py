@@ -10,8 +10,9 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = ["chinwag", "chinwag-nosync", "uws", "ws", "socketio"]
-COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd"}
+ORDER = ["chinwag", "chinwag-nosync", "uws", "ws", "socketio", "socketioxide"]
+COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd",
+          "socketioxide": "#8c564b"}
 
 
 def load(path):
@@ -28,6 +29,15 @@ def load(path):
 def med(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def maxn(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def dash(v):
+    return "–" if v is None else str(v)
 
 
 def targets_of(rows):
@@ -254,7 +264,9 @@ def main():
             us = med([r["server_us_per_handshake"] for r in rs])
             failed = max(r["failed"] for r in rs)
             js["idle"][t] = {"runs": len(rs), "kib_per_conn": kib, "handshakes_per_s": hs, "server_us_per_handshake": us}
-            md.append(f"| {t} | {rs[0]['connections']:,} | {fmt(kib, 2, ' KiB')} | {fmt(hs, 0)} | {fmt(us, 0, ' µs')} | {failed} |")
+            procs = rs[0].get("generator_procs", 1)
+            conns = f"{rs[0]['connections']:,}" + (f" ({procs} generator processes)" if procs > 1 else "")
+            md.append(f"| {t} | {conns} | {fmt(kib, 2, ' KiB')} | {fmt(hs, 0)} | {fmt(us, 0, ' µs')} | {failed} |")
             bars.append((t, kib))
         md.append("")
         svg_bars(d / "idle-memory.svg", "Server memory per idle connection", "KiB (VmRSS delta / connections)", bars)
@@ -282,6 +294,125 @@ def main():
                       f"{fmt(ms(v['p99_us']), 2, ' ms')} | {fmt(ms(v['p999_us']), 2, ' ms')} | {fmt(v['server_cpu_pct'], 0, ' %')} | "
                       f"{fmt(v['server_us_per_ack'], 1)} | {v['errors']} |")
         md.append("")
+
+    slow = load(d / "slow.jsonl")
+    if slow:
+        ts = targets_of(slow)
+        md.append("### Slow consumers: 1 % of the members stop reading\n")
+        md.append("| server | msg/s × members | slow | healthy p99 baseline | healthy p99 with slow | ratio | delivered (with slow) | "
+                  "server RSS max: baseline → slow phase | cut off after | slow members' connections | slow members hold | recovered through resume |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        js["slow"] = {}
+        rss_series = {}
+        for t in ts:
+            rs = [r["result"] for r in slow if "result" in r and r["result"]["label"] == t]
+            b99 = med([r["baseline"]["latency"]["p99_us"] for r in rs])
+            s99 = med([r["with_slow"]["latency"]["p99_us"] for r in rs])
+            ratio = med([r["healthy_p99_ratio"] for r in rs])
+            dpct = med([r["with_slow"]["delivered_pct"] for r in rs])
+            rb = med([r["server_rss"]["baseline_max_bytes"] / 1048576 if r["server_rss"]["baseline_max_bytes"] else None for r in rs])
+            rsl = med([r["server_rss"]["slow_max_bytes"] / 1048576 if r["server_rss"]["slow_max_bytes"] else None for r in rs])
+            cut = med([r["cut_off"]["last_secs"] for r in rs if r["cut_off"]["measured"]])
+            if rs[0]["cut_off"]["measured"]:
+                counts = [f"{r['cut_off']['count']}/{r['slow_members']}" for r in rs]
+                cut_txt = f"{fmt(cut, 1, ' s')} ({', '.join(counts)} cut off)"
+            else:
+                cut_txt = "no cut-off rule"
+            closes = {}
+            for r in rs:
+                for k, v in r["recovery"]["first_close"].items():
+                    closes[k] = closes.get(k, 0) + v
+            close_txt = ", ".join(f"{k}: {v}" for k, v in sorted(closes.items()))
+            held = med([r["recovery"]["received"] / (r["recovery"]["expected_per_member"] * r["slow_members"])
+                        if r["recovery"]["expected_per_member"] else None for r in rs])
+            missing = max(r["recovery"]["missing"] for r in rs)
+            dups = max(r["recovery"]["dups"] for r in rs)
+            rec = med([r["recovery"]["recovered_by_resume"] for r in rs])
+            js["slow"][t] = {"runs": len(rs), "p99_baseline_us": b99, "p99_slow_us": s99, "ratio": ratio, "delivered_pct": dpct,
+                             "rss_baseline_mib": rb, "rss_slow_mib": rsl, "cut_off_secs": cut, "held_share": held,
+                             "missing_max": missing, "dups_max": dups, "first_close": closes}
+            r0 = rs[0]
+            md.append(f"| {t} | {r0['rate']:,.0f} × {r0['members']:,} | {r0['slow_members']} | {fmt(ms(b99), 2, ' ms')} | {fmt(ms(s99), 2, ' ms')} | "
+                      f"{fmt(ratio, 2, '×')} | {fmt(dpct, 2, ' %')} | {fmt(rb, 0)} → {fmt(rsl, 0)} MiB | {cut_txt} | {close_txt} | "
+                      f"{fmt(None if held is None else 100 * held, 2, ' %')} (missing {missing}, duplicates {dups}) | {fmt(rec, 0)} |")
+            rss_series[t] = [(x, y / 1048576) for x, y in r0["server_rss"]["samples"]]
+        md.append("")
+        md.append("Slow phase lengths, the moment the slow members read again and the RSS samples are in `slow.jsonl`; "
+                  "`slow-rss.svg` plots the first run of each server.\n")
+        svg_lines(d / "slow-rss.svg", "Slow consumers: server memory over the run", "seconds", "server RSS (MiB)",
+                  rss_series, logx=False)
+
+    storm = load(d / "storm.jsonl")
+    if storm:
+        ts = targets_of(storm)
+        md.append("### Reconnect storm\n")
+        md.append("| server | clients | reconnects spread over | all live after | handshakes/s | per client p50 | p99 | max | failed attempts | gave up | replayed (expected) | gaps | duplicates | server CPU per reconnect |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        js["storm"] = {}
+        for t in ts:
+            rs = [r["result"] for r in storm if "result" in r and r["result"]["label"] == t]
+            v = {
+                "all_live_secs": med([r["all_live_secs"] for r in rs]),
+                "handshakes_per_s": med([r["handshakes_per_s"] for r in rs]),
+                "p50_us": med([r["to_live"]["p50_us"] for r in rs]),
+                "p99_us": med([r["to_live"]["p99_us"] for r in rs]),
+                "max_us": med([r["to_live"]["max_us"] for r in rs]),
+                "attempts_failed": max(r["attempts_failed"] for r in rs),
+                "gave_up": max(r["gave_up"] for r in rs),
+                "server_us_per_handshake": med([r["server_us_per_handshake"] for r in rs]),
+                "not_all_live_runs": sum(1 for r in rs if not r["all_live"]),
+            }
+            js["storm"][t] = v
+            r0 = rs[0]
+            replay = "–" if r0["replayed"] is None else f"{min(r['replayed'] for r in rs):,} ({r0['replay_expected']:,})"
+            gaps = "–" if r0["replayed"] is None else str(max(r["replay_gaps"] for r in rs))
+            dups = "–" if r0["replayed"] is None else str(max(r["replay_dups"] for r in rs))
+            live = fmt(v["all_live_secs"], 2, " s") if not v["not_all_live_runs"] else f"not all live in {v['not_all_live_runs']} run(s)"
+            md.append(f"| {t} | {r0['connections']:,} | {r0['window_secs']} s | {live} | {fmt(v['handshakes_per_s'], 0)} | "
+                      f"{fmt(ms(v['p50_us']), 1, ' ms')} | {fmt(ms(v['p99_us']), 1, ' ms')} | {fmt(ms(v['max_us']), 1, ' ms')} | "
+                      f"{v['attempts_failed']} | {v['gave_up']} | {replay} | {gaps} | {dups} | {fmt(v['server_us_per_handshake'], 0, ' µs')} |")
+        md.append("")
+
+    chat = load(d / "chat.jsonl")
+    if chat:
+        md.append("### Chat: direct and group conversations, reconnect churn (Chinwag with persistence on)\n")
+        md.append("Peers run it as rooms and reconnect without resume; gaps, duplicates and \"behind\" are Chinwag's `seq` checks (– for peers).\n")
+        md.append("| server | sends/s | deliveries/s | delivered | p50 | p99 | p99.9 | max | server µs/delivery | server CPU | reconnects | reconnect p99 | gaps | duplicates | behind after drain | generator CPU |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        groups = {}
+        for r in chat:
+            if "result" in r:
+                res = r["result"]
+                groups.setdefault((res["label"], res["rate"]), []).append(res)
+        js["chat"] = {}
+        for (t, rate) in sorted(groups, key=lambda k: (k[1], ORDER.index(k[0]) if k[0] in ORDER else 99)):
+            rs = groups[(t, rate)]
+            v = {
+                "deliveries_per_s": med([r["deliveries_per_s"] for r in rs]),
+                "delivered_pct": med([r["delivered_pct"] for r in rs]),
+                "p50_us": med([r["latency"]["p50_us"] for r in rs]),
+                "p99_us": med([r["latency"]["p99_us"] for r in rs]),
+                "p999_us": med([r["latency"]["p999_us"] for r in rs]),
+                "max_us": med([r["latency"]["max_us"] for r in rs]),
+                "server_us_per_delivery": med([r["server_us_per_delivery"] for r in rs]),
+                "server_cpu_pct": med([r["server_cpu_pct"] for r in rs]),
+                "reconnects": med([r["reconnects"] for r in rs]),
+                "reconnect_p99_us": med([r["reconnect_latency"]["p99_us"] for r in rs]),
+                "gaps": maxn([r["gaps"] for r in rs]),
+                "dups": maxn([r["dups"] for r in rs]),
+                "behind": maxn([r["behind_after_drain"] for r in rs]),
+                "generator_cpu_pct": med([r["generator_cpu_pct"] for r in rs]),
+            }
+            js["chat"][f"{t}@{rate}"] = v
+            md.append(f"| {t} | {rate:,.0f} | {fmt(v['deliveries_per_s'], 0)} | {fmt(v['delivered_pct'], 2, ' %')} | {fmt(ms(v['p50_us']), 2, ' ms')} | "
+                      f"{fmt(ms(v['p99_us']), 2, ' ms')} | {fmt(ms(v['p999_us']), 2, ' ms')} | {fmt(ms(v['max_us']), 2, ' ms')} | "
+                      f"{fmt(v['server_us_per_delivery'], 2)} | {fmt(v['server_cpu_pct'], 0, ' %')} | {fmt(v['reconnects'], 0)} | "
+                      f"{fmt(ms(v['reconnect_p99_us']), 1, ' ms')} | {dash(v['gaps'])} | {dash(v['dups'])} | {dash(v['behind'])} | {fmt(v['generator_cpu_pct'], 0, ' %')} |")
+        md.append("")
+        cts = sorted({t for t, _ in groups})
+        svg_lines(d / "chat-p99.svg", "Chat: p99 latency of live deliveries", "deliveries/s", "p99 latency (ms)",
+                  {t: sorted((js["chat"][f"{t}@{rate}"]["deliveries_per_s"], ms(js["chat"][f"{t}@{rate}"]["p99_us"]))
+                             for (tt, rate) in groups if tt == t) for t in cts}, logy=True)
 
     text = "\n".join(md)
     (d / "summary.md").write_text(text + "\n")

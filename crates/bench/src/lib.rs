@@ -11,13 +11,17 @@
 //! - [`setup`]: tokens (signed locally), conversations (REST), opening many connections.
 //! - [`latency`], [`procstat`]: HdrHistogram summaries; server and generator CPU and memory
 //!   from `/proc`.
-//! - [`scenario`]: `fanout`, `idle`, `durable`, `noise`.
+//! - [`chinwag`]: what the reconnecting scenarios speak beyond `auth` and `send`: `auth` with
+//!   `resume`, `history` paging, per-conversation `seq` bookkeeping (gaps, duplicates).
+//! - [`scenario`]: `fanout`, `idle` (optionally over several processes), `durable`, `slow`,
+//!   `storm`, `chat`, `noise`.
 //!
 //! Everything runs on one current-thread runtime: one core drives every connection, tasks
 //! share their counters through `Rc<RefCell<…>>`, and the harness pins the generator to one CPU
 //! and the server to the other. Send times travel inside message bodies
 //! (`"<µs since epoch> <step> <padding>"`), so a receiver needs no lookup table.
 
+pub mod chinwag;
 pub mod clock;
 pub mod conn;
 pub mod frame;

@@ -82,25 +82,42 @@ pub async fn create_groups(
     groups: Vec<(String, Vec<String>)>,
     concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let specs = groups.into_iter().map(|(owner, members)| (owner, "group", members)).collect();
+    create_conversations(addr, secret, specs, concurrency).await
+}
+
+/// Create conversations over REST (`POST /v1/conversations` as the first user), `concurrency`
+/// at a time; returns their ids in order. Each is `(creator, kind, other members)`, kind
+/// `group` or `direct` (an existing direct conversation is returned as it is).
+pub async fn create_conversations(
+    addr: SocketAddr,
+    secret: &str,
+    specs: Vec<(String, &'static str, Vec<String>)>,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
     let http = reqwest::Client::new();
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let n = groups.len();
-    for (i, (owner, members)) in groups.into_iter().enumerate() {
+    let n = specs.len();
+    for (i, (owner, kind, members)) in specs.into_iter().enumerate() {
         let (http, gate) = (http.clone(), gate.clone());
         let token = token(secret, &owner)?;
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await.expect("open semaphore");
+            let mut body = serde_json::json!({"kind": kind, "members": members});
+            if kind == "group" {
+                body["title"] = "bench".into();
+            }
             let res = http
                 .post(format!("http://{addr}/v1/conversations"))
                 .bearer_auth(token)
-                .json(&serde_json::json!({"kind": "group", "members": members, "title": "bench"}))
+                .json(&body)
                 .send()
                 .await?;
             let status = res.status();
             let body: serde_json::Value = res.json().await?;
-            if status.as_u16() != 201 {
-                bail!("creating a group: HTTP {status}: {body}");
+            if !matches!(status.as_u16(), 200 | 201) {
+                bail!("creating a {kind} conversation: HTTP {status}: {body}");
             }
             let id = body["conversation"]["id"].as_str().context("no conversation id")?.to_owned();
             Ok((i, id))

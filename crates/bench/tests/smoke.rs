@@ -1,4 +1,4 @@
-//! A tiny fan-out and a tiny durable run against a real in-process Chinwag server: the
+//! Tiny runs of every Chinwag scenario against a real in-process Chinwag server: the
 //! generator's whole path (tokens, REST set-up, upgrade, auth, send, events, acks) works end to
 //! end. Timings are not checked here; the benchmark proves those (docs/benchmarks.md).
 
@@ -77,6 +77,81 @@ async fn a_tiny_fanout_and_durable_run_deliver_everything() {
         .unwrap()
         .expect("durable runs");
     assert!(r["acks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
+    use chinwag_bench::scenario::{chat, slow, storm};
+    let server = TestServer::start_with(|c| {
+        c.limits.requests_per_second = 100_000;
+        c.limits.user_requests_per_second = 100_000;
+    })
+    .await;
+    let addr = server.addr;
+
+    let args = slow::SlowArgs {
+        common: common(addr),
+        members: 20,
+        rate: 50.0,
+        publishers: 2,
+        payload: 64,
+        slow_pct: 10.0,
+        baseline_secs: 0.5,
+        slow_secs: 1.0,
+        drain_secs: 3.0,
+        recover_secs: 5.0,
+        sample_ms: 100,
+        end_after_cut_secs: 5.0,
+    };
+    let r = tokio::task::spawn_blocking(move || slow::run(args)).await.unwrap().expect("slow runs");
+    assert_eq!(r["slow_members"], 2, "{r}");
+    assert_eq!(r["baseline"]["delivered_pct"], 100.0, "{r}");
+    assert_eq!(r["with_slow"]["delivered_pct"], 100.0, "{r}");
+    assert_eq!(r["recovery"]["all_recovered"], true, "{r}");
+    assert_eq!(r["recovery"]["missing"], 0, "{r}");
+    assert_eq!(r["recovery"]["dups"], 0, "{r}");
+    assert!(!r["server_rss"]["samples"].as_array().unwrap().is_empty(), "{r}");
+
+    let args = storm::StormArgs {
+        common: common(addr),
+        connections: 60,
+        group_size: 10,
+        window_secs: 0.2,
+        missed: 2,
+        limit_secs: 20.0,
+        create_concurrency: 8,
+    };
+    let r =
+        tokio::task::spawn_blocking(move || storm::run(args)).await.unwrap().expect("storm runs");
+    assert_eq!(r["all_live"], true, "{r}");
+    // 12 rooms × 2 missed messages, each replayed to its 10 members.
+    assert_eq!(r["replay_expected"], 240, "{r}");
+    assert_eq!(r["replayed"], 240, "{r}");
+    assert_eq!(r["replay_gaps"], 0, "{r}");
+    assert_eq!(r["replay_dups"], 0, "{r}");
+
+    let args = chat::ChatArgs {
+        common: common(addr),
+        users: 40,
+        group_size: 10,
+        rate: 100.0,
+        group_share: 0.8,
+        churn_pct: 20.0,
+        payload: 64,
+        warmup_secs: 0.5,
+        secs: 2.0,
+        drain_secs: 5.0,
+        create_concurrency: 8,
+    };
+    let r = tokio::task::spawn_blocking(move || chat::run(args)).await.unwrap().expect("chat runs");
+    assert!(r["sent"].as_u64().unwrap() > 50, "{r}");
+    assert!(r["reconnects"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["delivered"], r["expected"], "{r}");
+    assert_eq!(r["gaps"], 0, "{r}");
+    assert_eq!(r["dups"], 0, "{r}");
+    assert_eq!(r["behind_after_drain"], 0, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
     server.stop().await;
 }

@@ -63,12 +63,13 @@ struct StepState {
     hist: Histogram<u64>,
 }
 
+/// A publishing period: message j of the step is due at `start + j / rate`, none after `until`.
 #[derive(Clone, Copy)]
-struct Phase {
-    step: u32,
-    rate: f64,
-    start: Instant,
-    until: Instant,
+pub(crate) struct Phase {
+    pub step: u32,
+    pub rate: f64,
+    pub start: Instant,
+    pub until: Instant,
 }
 
 /// Everything the connection tasks report, on one thread (hence `RefCell`, no atomics).
@@ -86,7 +87,7 @@ struct Shared {
 }
 
 /// A publishing member's share of the schedule.
-struct Publisher {
+pub(crate) struct Publisher {
     index: u64,
     count: u64,
     room: String,
@@ -184,17 +185,8 @@ async fn run_async(args: FanoutArgs) -> anyhow::Result<serde_json::Value> {
     let mut tasks = Vec::with_capacity(n);
     for (i, conn) in opened.conns.into_iter().enumerate() {
         let conn = conn.expect("all opened");
-        let publisher = ((i as u64) < publishers).then(|| Publisher {
-            index: i as u64,
-            count: publishers,
-            room: room.clone(),
-            sender: format!("{prefix}p{i}"),
-            payload: args.payload,
-            request: 0,
-            step: None,
-            sent_in_step: 0,
-            scratch: Vec::with_capacity(args.payload + 256),
-        });
+        let publisher = ((i as u64) < publishers)
+            .then(|| Publisher::new(i as u64, publishers, &room, &prefix, args.payload));
         tasks.push(tokio::task::spawn_local(member(conn, shared.clone(), publisher)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -374,30 +366,61 @@ async fn member(mut conn: Conn, shared: Rc<RefCell<Shared>>, mut publisher: Opti
     *shared.borrow_mut().close_codes.entry(ended).or_default() += 1;
 }
 
-/// Queue the publisher's messages that are due by now: of the step's schedule (message j is
-/// due at j / rate), this publisher sends every j with j mod count = index.
 fn publish_due(p: &mut Publisher, conn: &mut Conn, shared: &Rc<RefCell<Shared>>) {
     let mut s = shared.borrow_mut();
     let Some(phase) = s.phase else { return };
-    if p.step != Some(phase.step) {
-        p.step = Some(phase.step);
-        p.sent_in_step = 0;
+    let queued = p.queue_due(phase, s.target, &mut conn.out);
+    s.steps[phase.step as usize].sent += queued;
+}
+
+impl Publisher {
+    /// Publisher `index` of `count` into `room`; its `client_msg_id`s start with `prefix`.
+    pub(crate) fn new(index: u64, count: u64, room: &str, prefix: &str, payload: usize) -> Self {
+        Publisher {
+            index,
+            count,
+            room: room.to_owned(),
+            sender: format!("{prefix}p{index}"),
+            payload,
+            request: 0,
+            step: None,
+            sent_in_step: 0,
+            scratch: Vec::with_capacity(payload + 256),
+        }
     }
-    let elapsed = Instant::now().min(phase.until).saturating_duration_since(phase.start);
-    let total_due = (elapsed.as_secs_f64() * phase.rate) as u64;
-    let mine = (total_due + p.count - 1 - p.index) / p.count;
-    if mine <= p.sent_in_step {
-        return;
-    }
-    let stamp = Stamp { sent_us: crate::clock::now_us(), step: phase.step };
-    let target = s.target;
-    while p.sent_in_step < mine {
-        p.request += 1;
-        p.scratch.clear();
-        target.write_send(&mut p.scratch, &p.room, &p.sender, p.request, stamp, p.payload);
-        conn.queue_text(&p.scratch);
-        p.sent_in_step += 1;
-        s.steps[phase.step as usize].sent += 1;
+
+    /// Queue (framed, into `out`) the messages that are due by now: of the phase's schedule
+    /// (message j is due at j / rate), this publisher sends every j with j mod count = index.
+    /// Returns how many it queued.
+    pub(crate) fn queue_due(&mut self, phase: Phase, target: Target, out: &mut Vec<u8>) -> u64 {
+        if self.step != Some(phase.step) {
+            self.step = Some(phase.step);
+            self.sent_in_step = 0;
+        }
+        let elapsed = Instant::now().min(phase.until).saturating_duration_since(phase.start);
+        let total_due = (elapsed.as_secs_f64() * phase.rate) as u64;
+        let mine = (total_due + self.count - 1 - self.index) / self.count;
+        if mine <= self.sent_in_step {
+            return 0;
+        }
+        let stamp = Stamp { sent_us: crate::clock::now_us(), step: phase.step };
+        let mut queued = 0;
+        while self.sent_in_step < mine {
+            self.request += 1;
+            self.scratch.clear();
+            target.write_send(
+                &mut self.scratch,
+                &self.room,
+                &self.sender,
+                self.request,
+                stamp,
+                self.payload,
+            );
+            crate::frame::encode_masked(out, crate::frame::OP_TEXT, &self.scratch);
+            self.sent_in_step += 1;
+            queued += 1;
+        }
+        queued
     }
 }
 
