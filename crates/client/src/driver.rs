@@ -816,7 +816,8 @@ impl Driver {
             if self.latency.rtt().is_none_or(|rtt| waiting > rtt) {
                 let quality = Quality::from_rtt(waiting);
                 if quality > self.last_quality {
-                    let report = QualityReport { quality, rtt: self.latency.rtt() };
+                    // The round trip is at least this long: report it as the estimate.
+                    let report = QualityReport { quality, rtt: Some(waiting) };
                     self.update_quality(report).await;
                 }
             }
