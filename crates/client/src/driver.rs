@@ -14,7 +14,7 @@ use chinwag_proto::close::{CloseCode, Reconnect};
 use chinwag_proto::error::{ErrorBody, ErrorCode};
 use chinwag_proto::frames::{ClientFrame, ResumeRequest, ResumedConversation, ServerFrame};
 use chinwag_proto::ids::{ConversationId, Millis, Seq, UserId};
-use chinwag_proto::model::Message;
+use chinwag_proto::model::{LIFECYCLE_KINDS, Message};
 use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -637,6 +637,13 @@ impl Driver {
             if self.me.as_ref() != Some(&m.sender) {
                 let r = self.received.entry(conversation.clone()).or_insert(0);
                 *r = (*r).max(m.seq);
+                if !LIFECYCLE_KINDS.contains(&m.kind.as_str()) {
+                    // Sending moves the sender's read position to their message, and the
+                    // server announces no receipt for that: everything before it is read.
+                    for status in self.tracker.receipt(&conversation, m.seq, m.seq) {
+                        self.emit(Event::MessageState(status)).await;
+                    }
+                }
             }
             self.emit(Event::Message(m)).await;
         }
