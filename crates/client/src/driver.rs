@@ -31,7 +31,7 @@ use crate::events::{
 };
 use crate::outbox::{OutboxEntry, Priority};
 use crate::quality::{Latency, Quality, QualityReport};
-use crate::token::TokenProvider;
+use crate::token::{BoxFuture, TokenError, TokenProvider};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -170,6 +170,10 @@ pub(crate) struct Driver {
     positions_saved: Instant,
     rate: Rate,
     refresh_token: bool,
+    /// The current token's expiry, from `authed`; refreshed on the connection before it.
+    expires_at: Option<Millis>,
+    /// A token being fetched for a refresh on the open connection.
+    refreshing: Option<BoxFuture<Result<String, TokenError>>>,
     first_attempt: bool,
     close_reply: Option<oneshot::Sender<()>>,
 }
@@ -212,6 +216,8 @@ impl Driver {
             positions_saved: Instant::now(),
             rate: Rate::new(100),
             refresh_token: false,
+            expires_at: None,
+            refreshing: None,
             first_attempt: true,
             close_reply: None,
         }
@@ -323,8 +329,9 @@ impl Driver {
             match next {
                 Some(Ok(WsMessage::Text(t))) => {
                     match serde_json::from_str::<ServerFrame>(t.as_str()) {
-                        Ok(ServerFrame::Authed { user, limits, .. }) => {
+                        Ok(ServerFrame::Authed { user, limits, expires_at, .. }) => {
                             self.refresh_token = false;
+                            self.expires_at = expires_at;
                             self.me = Some(user.id.clone());
                             self.rate = Rate::new(limits.requests_per_second);
                             *lock(&self.shared.session) = Some(SessionInfo { user, limits });
@@ -378,6 +385,7 @@ impl Driver {
             return End::Lost(e.to_string());
         }
         loop {
+            let refresh_at = self.refresh_at();
             let end = tokio::select! {
                 frame = stream.next() => match frame {
                     Some(Ok(WsMessage::Text(t))) => self.on_frame(t.as_str()).await,
@@ -394,6 +402,26 @@ impl Driver {
                     None => Some(End::Stop),
                     Some(cmd) => self.on_command(cmd, true).await,
                 },
+                _ = tokio::time::sleep_until(refresh_at), if self.refreshing.is_none() && self.expires_at.is_some() => {
+                    self.refreshing = Some(self.tokens.token(true));
+                    // Asked again only if this refresh fails (see below).
+                    self.expires_at = None;
+                    None
+                }
+                token = refreshed(&mut self.refreshing), if self.refreshing.is_some() => {
+                    self.refreshing = None;
+                    match token {
+                        Ok(token) => {
+                            let frame = ClientFrame::Auth { id: None, token, resume: None };
+                            self.out.push_back(with_id(&frame, "auth-refresh"));
+                        }
+                        Err(e) => {
+                            // The server will close with 4003 at expiry; the reconnect asks again.
+                            self.emit(Event::Error(format!("token refresh: {e}"))).await;
+                        }
+                    }
+                    None
+                }
                 _ = ping.tick() => self.ping().await,
                 _ = housekeeping.tick() => {
                     self.housekeeping().await;
@@ -523,7 +551,9 @@ impl Driver {
                     self.update_quality(report).await;
                 }
             }
-            ServerFrame::Authed { user, limits, .. } => {
+            ServerFrame::Authed { user, limits, expires_at, .. } => {
+                // The reply to a token refresh on this connection.
+                self.expires_at = expires_at;
                 *lock(&self.shared.session) = Some(SessionInfo { user, limits });
             }
             ServerFrame::DraftSaved { id, conversation_id, draft } => {
@@ -604,6 +634,11 @@ impl Driver {
                 self.emit(Event::Error(describe(&error))).await;
             }
             Some(id) if id.starts_with("p:") || id.starts_with("d:") => {}
+            Some("auth-refresh") => {
+                // The refreshed token was refused: reconnect with another one.
+                self.emit(Event::Error(describe(&error))).await;
+                return Some(End::BadToken);
+            }
             _ => {
                 if error.code == ErrorCode::TokenExpired {
                     return Some(End::BadToken);
@@ -884,6 +919,8 @@ impl Driver {
         self.filling.clear();
         self.received.clear();
         self.paused_until = None;
+        self.refreshing = None;
+        self.expires_at = None;
         for (_, tx) in self.requests.drain() {
             let _ = tx.send(Err(RequestError::Disconnected));
         }
@@ -918,6 +955,14 @@ impl Driver {
         }
     }
 
+    /// When to refresh the token: a fifth of its remaining life (at most a minute) before it
+    /// expires.
+    fn refresh_at(&self) -> Instant {
+        let left_ms = self.expires_at.map(|e| e.saturating_sub(now_millis())).unwrap_or(0).max(0);
+        let margin = (left_ms / 5).min(60_000);
+        Instant::now() + Duration::from_millis((left_ms - margin) as u64)
+    }
+
     fn reply(&mut self, id: &str, frame: ServerFrame) {
         if let Some(tx) = self.requests.remove(id) {
             let _ = tx.send(Ok(frame));
@@ -942,9 +987,19 @@ impl Driver {
         }
     }
 
-    async fn emit(&self, event: Event) {
+    async fn emit(&mut self, event: Event) {
         // A dropped `Events` means nobody listens: the event is discarded.
         let _ = self.events.send(event).await;
+    }
+}
+
+/// The token being fetched for a refresh; never ready when there is none.
+async fn refreshed(
+    slot: &mut Option<BoxFuture<Result<String, TokenError>>>,
+) -> Result<String, TokenError> {
+    match slot {
+        Some(f) => f.await,
+        None => std::future::pending().await,
     }
 }
 
