@@ -502,7 +502,7 @@ impl Driver {
                 }
             }
             ServerFrame::Ok { id } => {
-                let Some(id) = id_str(id.as_ref()) else { return None };
+                let id = id_str(id.as_ref())?;
                 if let Some(key) = id.strip_prefix("o:") {
                     let key = key.to_owned();
                     self.acked(&key, None).await;

@@ -5,12 +5,13 @@
 //! `/typing on|off`, `/status`, `/wait` (until the outbox is empty), `/quit`. Any other line is
 //! sent to the open conversation. End of input quits (the outbox stays in the state file).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chinwag_client::{
     Client, ConnectionState, Event, Events, HistoryQuery, MessageState, OfflineReason, Recovery,
 };
-use chinwag_proto::ids::ConversationId;
+use chinwag_proto::ids::{ConversationId, Seq};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{Session, title};
@@ -18,6 +19,8 @@ use super::{Session, title};
 pub async fn run(session: Session, mut events: Events, open: Option<String>) -> anyhow::Result<()> {
     let client = &session.client;
     let mut current: Option<ConversationId> = open.map(ConversationId::new);
+    // The newest seq seen per conversation (history pages and live messages), for `/read`.
+    let mut latest: HashMap<ConversationId, Seq> = HashMap::new();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut waiting = false;
@@ -26,7 +29,7 @@ pub async fn run(session: Session, mut events: Events, open: Option<String>) -> 
         tokio::select! {
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(line)) => {
-                    match command(&session, client, &mut current, line.trim()).await {
+                    match command(&session, client, &mut current, &mut latest, line.trim()).await {
                         Step::Continue => {}
                         Step::Wait => waiting = true,
                         Step::Quit => break,
@@ -40,7 +43,13 @@ pub async fn run(session: Session, mut events: Events, open: Option<String>) -> 
                 }
             },
             event = events.next() => match event {
-                Some(e) => print_event(&e),
+                Some(e) => {
+                    if let Event::Message(m) = &e {
+                        let l = latest.entry(m.conversation_id.clone()).or_insert(0);
+                        *l = (*l).max(m.seq);
+                    }
+                    print_event(&e)
+                }
                 None => break,
             },
             _ = tick.tick(), if waiting => {
@@ -68,6 +77,7 @@ async fn command(
     session: &Session,
     client: &Client,
     current: &mut Option<ConversationId>,
+    latest: &mut HashMap<ConversationId, Seq>,
     line: &str,
 ) -> Step {
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -105,6 +115,8 @@ async fn command(
                             "history {} {} {}: {}",
                             m.conversation_id, m.seq, m.sender, m.body
                         );
+                        let l = latest.entry(id.clone()).or_insert(0);
+                        *l = (*l).max(m.seq);
                     }
                 }
                 Err(e) => println!("error history: {e}"),
@@ -115,7 +127,10 @@ async fn command(
             Some((conv, text)) => send(client, &ConversationId::new(conv), text).await,
             None => println!("error usage: /to <conversation> <text>"),
         },
-        "/read" => match current.as_ref().and_then(|c| client.position(c).map(|p| (c, p))) {
+        "/read" => match current.as_ref().and_then(|c| {
+            let seq = client.position(c).max(latest.get(c).copied());
+            seq.map(|s| (c, s))
+        }) {
             Some((c, seq)) => match client.mark_read(c.clone(), seq).await {
                 Ok(()) => println!("marked {c} read_seq={seq}"),
                 Err(e) => println!("error read: {e}"),

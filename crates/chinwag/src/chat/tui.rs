@@ -86,6 +86,11 @@ pub async fn run(session: Session, mut events: Events, open: Option<String>) -> 
         let mut redraw = tokio::time::interval(Duration::from_millis(250));
         loop {
             app.pending = client.outbox().unwrap_or_default();
+            let q = client.quality();
+            app.quality = match q.rtt {
+                Some(rtt) => format!("{} {} ms", q.quality.as_str(), rtt.as_millis()),
+                None => q.quality.as_str().to_owned(),
+            };
             terminal.draw(|f| draw(f, &mut app))?;
             tokio::select! {
                 key = keys.recv() => match key {
@@ -244,10 +249,10 @@ async fn on_event(session: &Session, app: &mut App, e: Event) {
                 app.notice = format!("not sent: {err}");
             }
         }
-        Event::Typing { conversation_id, user_id, typing } => {
-            if app.open.as_ref() == Some(&conversation_id) {
-                app.typing.insert(user_id, typing);
-            }
+        Event::Typing { conversation_id, user_id, typing }
+            if app.open.as_ref() == Some(&conversation_id) =>
+        {
+            app.typing.insert(user_id, typing);
         }
         Event::ReadUpdated { conversation_id, read_seq, unread } => {
             if let Some(c) = app.conversations.iter_mut().find(|c| c.id == conversation_id) {
@@ -263,12 +268,6 @@ async fn on_event(session: &Session, app: &mut App, e: Event) {
                 app.me = session.client.user().map(|u| u.id.to_string());
             }
             app.connection = s;
-        }
-        Event::Quality(q) => {
-            app.quality = match q.rtt {
-                Some(rtt) => format!("{} {} ms", q.quality.as_str(), rtt.as_millis()),
-                None => q.quality.as_str().to_owned(),
-            };
         }
         Event::Error(e) => app.notice = e,
         _ => {}
