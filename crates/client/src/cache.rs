@@ -74,8 +74,8 @@ struct Cached {
 #[derive(Debug, Default, Clone)]
 struct ConversationCache {
     messages: BTreeMap<Seq, Cached>,
-    /// Messages past a gap, not yet delivered; not subject to eviction (they are few and
-    /// needed to close the gap).
+    /// Messages past a gap, not yet delivered; not evicted by age (they are needed to close
+    /// the gap), at most `max_messages_per_conversation`.
     held: BTreeMap<Seq, Message>,
     touched: Option<Instant>,
 }
@@ -169,6 +169,11 @@ impl HistoryCache {
         }
         if seq > position + 1 {
             entry.held.insert(seq, message);
+            // Held messages are bounded like cached ones; the newest go first, and filling the
+            // gap from `history` brings them again.
+            while entry.held.len() > self.config.max_messages_per_conversation.max(1) {
+                entry.held.pop_last();
+            }
             return Accepted { missing_after: Some(position), ..Accepted::default() };
         }
         let mut deliver = vec![message];
@@ -373,6 +378,21 @@ mod tests {
         assert_eq!(c.position(&c1), Some(4));
         assert_eq!(seqs(&c.messages(&c1)), [1, 2, 3, 4]);
         assert_eq!(c.stats().duplicates, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_held_behind_a_gap_are_bounded() {
+        let config = CacheConfig { max_messages_per_conversation: 3, ..CacheConfig::default() };
+        let mut c = HistoryCache::new(config);
+        for s in 10..=20 {
+            assert_eq!(c.accept(msg("a", s)).missing_after, Some(0));
+        }
+        let mut delivered = Vec::new();
+        for s in 1..=9 {
+            delivered.extend(seqs(&c.accept(msg("a", s)).deliver));
+        }
+        assert_eq!(delivered, (1..=12).collect::<Vec<_>>(), "the three lowest were held");
+        assert_eq!(seqs(&c.accept(msg("a", 13)).deliver), [13], "the dropped ones come again");
     }
 
     #[tokio::test(start_paused = true)]

@@ -195,6 +195,8 @@ impl Client {
         }
         let seed = config.backoff_seed.unwrap_or_else(Jitter::entropy_seed);
         let backoff = Backoff::new(config.backoff.clone(), seed);
+        // Bounded: when the application does not keep up, the driver waits for room (and stops
+        // reading the socket meanwhile); see `Events`.
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
         let shared = Arc::new(Shared {

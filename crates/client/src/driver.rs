@@ -43,6 +43,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(50);
 const SAVE_POSITIONS_EVERY: Duration = Duration::from_millis(500);
 /// Own messages whose delivered/read state is followed; the oldest are forgotten past this.
 const TRACKED_MAX: usize = 10_000;
+/// Application requests waiting for a reply on one connection.
+const MAX_PENDING_REQUESTS: usize = 1_024;
 
 /// Why a session (or an attempt at one) ended.
 #[derive(Debug)]
@@ -156,8 +158,12 @@ pub(crate) struct Driver {
     me: Option<UserId>,
     authed: bool,
     next_id: u64,
-    /// Frames to write before any outbox entry: requests, pings, receipts.
+    /// Frames to write before any outbox entry: requests, pings, receipts. Emptied after every
+    /// step of the session loop, and each step adds at most one frame per conversation, so it
+    /// stays small; cleared when a connection ends.
     out: VecDeque<String>,
+    /// Requests waiting for their reply; at most `MAX_PENDING_REQUESTS` (more are refused with
+    /// `RequestError::TooMany`), all failed with `Disconnected` when the connection ends.
     requests: HashMap<String, oneshot::Sender<Result<ServerFrame, RequestError>>>,
     gap_fills: HashMap<String, ConversationId>,
     filling: HashSet<ConversationId>,
@@ -830,6 +836,8 @@ impl Driver {
             Command::Request { frame, reply } => {
                 if !connected {
                     let _ = reply.send(Err(RequestError::NotConnected));
+                } else if self.requests.len() >= MAX_PENDING_REQUESTS {
+                    let _ = reply.send(Err(RequestError::TooMany(MAX_PENDING_REQUESTS)));
                 } else {
                     let id = self.id("r");
                     self.out.push_back(with_id(&frame, &id));

@@ -71,6 +71,9 @@ pub enum RequestError {
     /// The server answered with a frame of another type.
     #[error("unexpected reply: {0}")]
     UnexpectedReply(String),
+    /// This many requests already wait for their replies on the connection.
+    #[error("{0} requests are already waiting for replies")]
+    TooMany(usize),
     /// The input was refused before sending.
     #[error("invalid request: {0}")]
     Invalid(String),
