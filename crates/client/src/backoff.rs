@@ -65,18 +65,30 @@ impl BackoffPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     /// Attempt number `attempt` (1 = the first retry) after `delay`.
-    Retry { attempt: u32, delay: Duration },
+    Retry {
+        /// Consecutive failures so far, which is the number of this retry.
+        attempt: u32,
+        /// How long to wait before it.
+        delay: Duration,
+    },
     /// Too many consecutive failures: stay offline, probe once after `delay`.
-    BreakerOpen { attempt: u32, delay: Duration },
+    BreakerOpen {
+        /// Consecutive failures so far.
+        attempt: u32,
+        /// The cooldown before the probe, jittered.
+        delay: Duration,
+    },
 }
 
 impl Wait {
+    /// How long to wait.
     pub fn delay(self) -> Duration {
         match self {
             Self::Retry { delay, .. } | Self::BreakerOpen { delay, .. } => delay,
         }
     }
 
+    /// The number of the coming attempt.
     pub fn attempt(self) -> u32 {
         match self {
             Self::Retry { attempt, .. } | Self::BreakerOpen { attempt, .. } => attempt,
@@ -98,6 +110,7 @@ impl Backoff {
         Self { policy, rng: Jitter::seeded(seed), failures: 0 }
     }
 
+    /// The policy this backoff follows.
     pub fn policy(&self) -> &BackoffPolicy {
         &self.policy
     }
@@ -145,6 +158,7 @@ pub fn schedule(policy: &BackoffPolicy, seed: u64, n: usize) -> Vec<Wait> {
 pub struct Jitter(u64);
 
 impl Jitter {
+    /// A source whose sequence is fully determined by `seed`.
     pub fn seeded(seed: u64) -> Self {
         Self(seed)
     }
@@ -161,6 +175,7 @@ impl Jitter {
         h.finish()
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

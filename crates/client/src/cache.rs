@@ -41,7 +41,9 @@ impl Default for CacheConfig {
 /// Counters since the cache was created (or imported).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheStats {
+    /// Conversations with cached messages now.
     pub conversations: usize,
+    /// Cached messages now, over all conversations.
     pub messages: usize,
     /// Reads of a conversation that found cached messages.
     pub hits: u64,
@@ -49,7 +51,9 @@ pub struct CacheStats {
     pub misses: u64,
     /// Incoming messages dropped because their `seq` was already held (G4 duplicates).
     pub duplicates: u64,
+    /// Messages evicted because they were older than the TTL.
     pub evicted_by_ttl: u64,
+    /// Messages evicted by the per-conversation or conversation-count bound.
     pub evicted_by_size: u64,
 }
 
@@ -112,10 +116,13 @@ pub struct HistoryCache {
 pub struct CacheSnapshot {
     /// Format version of this snapshot.
     pub version: u32,
+    /// The `cursor` of the last `resumed` reply.
     #[serde(default)]
     pub cursor: Option<Millis>,
+    /// The highest gapless `seq` per conversation.
     #[serde(default)]
     pub positions: Vec<Position>,
+    /// Cached messages, per conversation.
     #[serde(default)]
     pub conversations: Vec<CachedConversation>,
 }
@@ -123,24 +130,35 @@ pub struct CacheSnapshot {
 /// One conversation's cached messages in a [`CacheSnapshot`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CachedConversation {
+    /// The conversation.
     pub conversation_id: ConversationId,
+    /// Its cached messages in `seq` order.
     pub messages: Vec<Message>,
 }
 
 /// Why an import failed. The cache is unchanged when it does.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// Not JSON, or not a snapshot.
     #[error("cache snapshot is not valid JSON of the expected shape: {0}")]
     Malformed(#[from] serde_json::Error),
     #[error("cache snapshot version {0} is not supported (expected {SNAPSHOT_VERSION})")]
+    /// A snapshot of another format version.
     Version(u32),
+    /// A message filed under a conversation it does not belong to.
     #[error("cache snapshot holds a message of conversation {found} under {expected}")]
-    WrongConversation { expected: ConversationId, found: ConversationId },
+    WrongConversation {
+        /// The conversation it was filed under.
+        expected: ConversationId,
+        /// The conversation the message names.
+        found: ConversationId,
+    },
 }
 
 const SNAPSHOT_VERSION: u32 = 1;
 
 impl HistoryCache {
+    /// An empty cache with these bounds.
     pub fn new(config: CacheConfig) -> Self {
         Self {
             config,
@@ -151,6 +169,7 @@ impl HistoryCache {
         }
     }
 
+    /// The bounds of this cache.
     pub fn config(&self) -> &CacheConfig {
         &self.config
     }
@@ -219,10 +238,12 @@ impl HistoryCache {
         *p = (*p).max(seq);
     }
 
+    /// The `cursor` of the last `resumed` reply, passed as `since` on the next resume.
     pub fn cursor(&self) -> Option<Millis> {
         self.cursor
     }
 
+    /// Keep the cursor of a `resumed` reply.
     pub fn set_cursor(&mut self, cursor: Millis) {
         self.cursor = Some(cursor);
     }
@@ -284,6 +305,7 @@ impl HistoryCache {
         }
     }
 
+    /// Current sizes and the counters since the cache was made.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             conversations: self.conversations.values().filter(|c| !c.messages.is_empty()).count(),

@@ -70,11 +70,15 @@ pub(crate) enum Command {
 /// A message to send. Build with [`NewMessage::text`] and adjust the fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
+    /// Where to send it.
     pub conversation_id: ConversationId,
+    /// The text; may be empty when there is a `payload`.
     pub body: String,
     /// Default `text`.
     pub kind: Option<String>,
+    /// App-defined JSON (an offer's amount, a card's fields).
     pub payload: Option<serde_json::Value>,
+    /// The `seq` of the message this one answers.
     pub reply_to: Option<Seq>,
     /// The idempotency key; generated (a ULID) when `None`. Give your own to make a send
     /// idempotent across your own retries too.
@@ -82,6 +86,7 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
+    /// A plain text message.
     pub fn text(conversation_id: impl Into<ConversationId>, body: impl Into<String>) -> Self {
         Self {
             conversation_id: conversation_id.into(),
@@ -97,7 +102,9 @@ impl NewMessage {
 /// A message accepted into the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
+    /// Its idempotency key, the same on every attempt.
     pub client_msg_id: ClientMsgId,
+    /// Where it goes.
     pub conversation_id: ConversationId,
     /// Always `Sending`: later states arrive as [`Event::MessageState`](crate::Event::MessageState).
     pub state: MessageState,
@@ -106,15 +113,20 @@ pub struct Outgoing {
 /// A page of history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryPage {
+    /// In ascending `seq`.
     pub messages: Vec<Message>,
+    /// More messages exist beyond this page in the direction asked.
     pub has_more: bool,
 }
 
 /// Which page of history to fetch; `seq` bounds are exclusive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
+    /// Messages before this `seq` (the page next to it).
     pub before: Option<Seq>,
+    /// Messages after this `seq`.
     pub after: Option<Seq>,
+    /// Page size (the server's default when `None`, at most `max_page_size`).
     pub limit: Option<u32>,
 }
 
@@ -470,6 +482,7 @@ impl Client {
         lock(&self.shared.cache).position(conversation_id)
     }
 
+    /// Sizes and counters of the local history cache.
     pub fn cache_stats(&self) -> CacheStats {
         lock(&self.shared.cache).stats()
     }

@@ -9,7 +9,12 @@ use crate::outbox::OutboxError;
 pub enum ClientError {
     /// Not a `ws://` URL.
     #[error("invalid server URL `{url}`: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The outbox file could not be opened or read.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
@@ -24,7 +29,10 @@ pub enum ClientError {
 pub enum SendError {
     /// The outbox holds `capacity` entries: wait for acknowledgements (or discard failed ones).
     #[error("outbox full: {capacity} messages are waiting")]
-    OutboxFull { capacity: usize },
+    OutboxFull {
+        /// The configured `outbox_capacity`.
+        capacity: usize,
+    },
     /// The message breaks a protocol rule (empty body, id too long, body too large, …).
     #[error("invalid message: {0}")]
     Invalid(String),

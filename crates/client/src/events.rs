@@ -29,6 +29,7 @@ pub enum MessageState {
 }
 
 impl MessageState {
+    /// The lowercase name (`sending`, `sent`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sending => "sending",
@@ -43,8 +44,11 @@ impl MessageState {
 /// A state change of one outgoing message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageStatus {
+    /// Which message.
     pub client_msg_id: ClientMsgId,
+    /// Its conversation.
     pub conversation_id: ConversationId,
+    /// Its new state.
     pub state: MessageState,
     /// The message's `seq` once the server assigned it.
     pub seq: Option<Seq>,
@@ -56,10 +60,18 @@ pub struct MessageStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OfflineReason {
     /// Too many consecutive failures: the breaker is open; one probe after `retry_in`.
-    BreakerOpen { retry_in: Duration },
+    BreakerOpen {
+        /// Time until the probe.
+        retry_in: Duration,
+    },
     /// The server closed with a code that says not to reconnect automatically
     /// (see `chinwag_proto::close`); call [`Client::reconnect`](crate::Client::reconnect).
-    ClosedByServer { code: u16, reason: String },
+    ClosedByServer {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
     /// [`Client::close`](crate::Client::close) was called, or every handle was dropped.
     Closed,
 }
@@ -72,7 +84,12 @@ pub enum ConnectionState {
     /// Authenticated; events flow.
     Connected,
     /// The connection was lost; attempt `attempt` (1 = the first retry) starts after `retry_in`.
-    Reconnecting { attempt: u32, retry_in: Duration },
+    Reconnecting {
+        /// The number of the coming attempt.
+        attempt: u32,
+        /// Time until it starts.
+        retry_in: Duration,
+    },
     /// Not trying (for now); see the reason.
     Offline(OfflineReason),
 }
@@ -82,10 +99,18 @@ pub enum ConnectionState {
 pub enum Recovery {
     /// Everything missed was replayed (conversations the replay cut short are being completed
     /// from `history`): the local state is whole.
-    Recovered { replayed: u64 },
+    Recovered {
+        /// Messages the server replayed.
+        replayed: u64,
+    },
     /// Some conversations could not be resumed (the user is no longer a member): they were
     /// dropped from the cache; reload the conversation list.
-    Resynced { replayed: u64, unavailable: Vec<ConversationId> },
+    Resynced {
+        /// Messages the server replayed.
+        replayed: u64,
+        /// Conversations the user is no longer in.
+        unavailable: Vec<ConversationId>,
+    },
 }
 
 /// Everything the client reports, in the order it happened.
@@ -99,42 +124,66 @@ pub enum Event {
     MessageState(MessageStatus),
     /// A member's delivery or read watermark moved.
     Receipt {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// Whose watermarks.
         user_id: UserId,
+        /// Some device of the member has every message up to here.
         delivered_seq: Seq,
+        /// The member read every message up to here.
         read_seq: Seq,
     },
+    /// A member started or stopped typing (never the user's own devices).
     Typing {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// Who.
         user_id: UserId,
+        /// Started (`true`) or stopped.
         typing: bool,
     },
+    /// A user who shares a conversation with you came online or went offline.
     Presence(UserPresence),
     /// The user's draft changed on another device, or sending cleared it.
     Draft {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// The current draft.
         draft: DraftState,
     },
     /// A conversation the user is in was created or joined (or learned on resume).
     Conversation(Box<Conversation>),
+    /// Someone joined a conversation the user is in.
     MemberAdded {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// The new member.
         member: Member,
     },
+    /// A member's role changed.
     MemberUpdated {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// The member with the new role.
         member: Member,
     },
+    /// A member left or was removed (the user too: then the conversation is forgotten).
     MemberRemoved {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// Who left.
         user_id: UserId,
     },
     /// The user's read position moved (on any of their devices).
     ReadUpdated {
+        /// The conversation.
         conversation_id: ConversationId,
+        /// The new read position.
         read_seq: Seq,
+        /// The new unread count.
         unread: u64,
     },
+    /// The connection state changed.
     Connection(ConnectionState),
     /// A (re)connection finished its resume.
     Resumed(Recovery),

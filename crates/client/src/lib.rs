@@ -40,6 +40,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backoff;
 pub mod cache;
 mod client;

@@ -19,7 +19,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// entry, so a backlog of messages never delays them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
+    /// Messages, edits, deletions, reactions.
     Chat = 0,
+    /// Read markers.
     Control = 1,
 }
 
@@ -30,10 +32,13 @@ pub struct OutboxEntry {
     pub n: i64,
     /// The `client_msg_id` for sends and amendments; `read:<conversation>` for read markers.
     pub key: String,
+    /// The conversation it changes.
     pub conversation_id: ConversationId,
+    /// Which queue it waits in.
     pub priority: Priority,
     /// The frame to send, without a request id (the client sets one per attempt).
     pub frame: ClientFrame,
+    /// When it was queued (wall clock).
     pub created_at: Millis,
     /// Past this time without an ack, the entry is `failed` (until retried).
     pub deadline_at: Millis,
@@ -48,7 +53,10 @@ pub struct OutboxEntry {
 pub enum OutboxError {
     /// The outbox holds `capacity` entries already; nothing was written.
     #[error("outbox full: {capacity} entries are waiting")]
-    Full { capacity: usize },
+    Full {
+        /// The configured capacity.
+        capacity: usize,
+    },
     /// An entry with this key is already waiting.
     #[error("an entry with client_msg_id `{0}` is already in the outbox")]
     Duplicate(String),
@@ -57,7 +65,13 @@ pub enum OutboxError {
     NotFound(String),
     /// The file holds a row this version cannot read.
     #[error("outbox row {n} is unreadable: {reason}")]
-    Corrupt { n: i64, reason: String },
+    Corrupt {
+        /// The row.
+        n: i64,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// SQLite failed (disk full, file locked by another process, …).
     #[error("outbox storage: {0}")]
     Storage(#[from] rusqlite::Error),
 }
@@ -108,14 +122,17 @@ impl Outbox {
         Ok(Self { conn, capacity, len: len.max(0) as usize })
     }
 
+    /// Entries waiting (failed ones included).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// At most this many message entries.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -210,6 +227,7 @@ impl Outbox {
         Ok(n > 0)
     }
 
+    /// The entry with this key, if any.
     pub fn get(&self, key: &str) -> Result<Option<OutboxEntry>, OutboxError> {
         let row = self
             .conn

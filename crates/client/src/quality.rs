@@ -21,7 +21,9 @@ pub enum Quality {
 }
 
 impl Quality {
+    /// Round trips under this are excellent.
     pub const EXCELLENT_BELOW: Duration = Duration::from_millis(100);
+    /// Round trips under this (and not excellent) are good.
     pub const GOOD_BELOW: Duration = Duration::from_millis(300);
 
     /// The quality of a connected socket with this smoothed round trip.
@@ -35,6 +37,7 @@ impl Quality {
         }
     }
 
+    /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Excellent => "excellent",
@@ -48,12 +51,14 @@ impl Quality {
 /// Quality and the latency it was derived from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QualityReport {
+    /// The category.
     pub quality: Quality,
     /// The smoothed round trip; `None` before the first pong of a connection.
     pub rtt: Option<Duration>,
 }
 
 impl QualityReport {
+    /// No connection, nothing measured.
     pub const OFFLINE: Self = Self { quality: Quality::Offline, rtt: None };
 }
 
@@ -99,6 +104,7 @@ impl Latency {
         self.ewma_ms = None;
     }
 
+    /// The smoothed round trip, once there is a sample.
     pub fn rtt(&self) -> Option<Duration> {
         self.ewma_ms.map(|ms| Duration::from_micros((ms * 1_000.0).round() as u64))
     }
@@ -108,6 +114,7 @@ impl Latency {
         self.rtt().map(Quality::from_rtt).unwrap_or(Quality::Excellent)
     }
 
+    /// Quality and round trip together.
     pub fn report(&self) -> QualityReport {
         QualityReport { quality: self.quality(), rtt: self.rtt() }
     }

@@ -23,10 +23,20 @@ pub enum RestError {
     Http(#[from] reqwest::Error),
     /// The server answered with its error shape.
     #[error("server error {status} {}: {}", .error.code.as_str(), .error.message)]
-    Server { status: u16, error: ErrorBody },
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The error; branch on its `code`.
+        error: ErrorBody,
+    },
     /// The response was not what the protocol describes.
     #[error("unexpected response ({status}): {body}")]
-    Unexpected { status: u16, body: String },
+    Unexpected {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
 }
 
 /// REST calls against one server.
@@ -61,11 +71,13 @@ impl Rest {
         format!("ws://{}/v1/ws", &self.base["http://".len()..])
     }
 
+    /// `POST /v1/accounts/login`: a token for a built-in account.
     pub async fn login(&self, username: &str, password: &str) -> Result<TokenResponse, RestError> {
         let body = LoginRequest { username: username.into(), password: password.into() };
         self.call(self.http.post(self.url("/v1/accounts/login")).json(&body)).await
     }
 
+    /// `POST /v1/accounts/register`: create a built-in account and log in.
     pub async fn register(
         &self,
         username: &str,
@@ -100,6 +112,7 @@ impl Rest {
         Ok(all)
     }
 
+    /// `POST /v1/conversations`: create a conversation (or find the direct one).
     pub async fn create_conversation(
         &self,
         token: &str,

@@ -30,6 +30,7 @@ pub struct TokenError(pub String);
 /// # let _ = (fixed, fetched);
 /// ```
 pub trait TokenProvider: Send + Sync + 'static {
+    /// A token for the next `auth` frame; a fresh one when `refresh` is true.
     fn token(&self, refresh: bool) -> BoxFuture<Result<String, TokenError>>;
 }
 
