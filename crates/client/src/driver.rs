@@ -180,7 +180,6 @@ pub(crate) struct Driver {
     expires_at: Option<Millis>,
     /// A token being fetched for a refresh on the open connection.
     refreshing: Option<BoxFuture<Result<String, TokenError>>>,
-    first_attempt: bool,
     close_reply: Option<oneshot::Sender<()>>,
 }
 
@@ -224,7 +223,6 @@ impl Driver {
             refresh_token: false,
             expires_at: None,
             refreshing: None,
-            first_attempt: true,
             close_reply: None,
         }
     }
@@ -377,7 +375,6 @@ impl Driver {
 
     async fn session(&mut self, ws: Ws) -> End {
         self.authed = true;
-        self.first_attempt = false;
         self.set_state(ConnectionState::Connected).await;
         self.latency.reset();
         self.update_quality(QualityReport { quality: Quality::Excellent, rtt: None }).await;
@@ -587,6 +584,20 @@ impl Driver {
                 self.emit(Event::Draft { conversation_id, draft }).await;
             }
             ServerFrame::Conversation { conversation } => {
+                {
+                    // Known from now on: listed in the next resume (so that leaving it is
+                    // reported as `unavailable`). With `Everything` its messages follow from
+                    // seq 1; with `Now` only what comes after its current last message.
+                    let mut cache = lock(&self.shared.cache);
+                    if cache.position(&conversation.id).is_none() {
+                        let start = match self.shared.config.start_from {
+                            StartFrom::Everything => 0,
+                            StartFrom::Now => conversation.last_seq,
+                        };
+                        cache.set_position(conversation.id.clone(), start);
+                    }
+                }
+                self.positions_dirty = true;
                 self.emit(Event::Conversation(Box::new(conversation))).await;
             }
             ServerFrame::MemberAdded { conversation_id, member } => {
