@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::{ClientFrame, ConnectionLimits, DraftState, ServerFrame, UserPresence};
 use chinwag_proto::ids::{ClientMsgId, ConversationId, Millis, Seq, UserId};
 use chinwag_proto::model::{Message, UserInfo};
@@ -582,17 +581,12 @@ impl Client {
 }
 
 fn unexpected(frame: &ServerFrame) -> RequestError {
-    match frame {
-        ServerFrame::Error { error, .. } if error.code == ErrorCode::Internal => {
-            RequestError::Server(error.clone())
-        }
-        other => RequestError::UnexpectedReply(
-            serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-                .unwrap_or_default(),
-        ),
-    }
+    // Error replies are turned into `RequestError::Server` by the driver; anything else here is
+    // a reply of the wrong type.
+    let ty = serde_json::to_value(frame)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
+    RequestError::UnexpectedReply(ty.unwrap_or_default())
 }
 
 /// A fresh `client_msg_id`: a ULID (time-ordered, unique without coordination).
