@@ -4,74 +4,22 @@
 //! `client_msg_id`s.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use chinwag_testkit::{ChildServer, Proxy};
+use chinwag_testkit::{ChatProcess, ChildServer, Proxy};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
 const PASSWORD: &str = "correct horse battery";
 
-struct Chat {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Chat {
-    fn spawn(server: &str, state: &Path, conversation: Option<&str>) -> Self {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.args([
-            "chat",
-            "--line",
-            "--server",
-            server,
-            "--user",
-            "alice",
-            "--max-backoff-ms",
-            "300",
-        ])
-        .arg("--state")
-        .arg(state)
-        .env("CHINWAG_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-        if let Some(c) = conversation {
-            cmd.args(["--conversation", c]);
-        }
-        let mut child = cmd.spawn().expect("spawn chinwag chat");
-        let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Self { child, stdin, lines }
+fn chat(server: &str, state: &Path, conversation: Option<&str>) -> ChatProcess {
+    let state = state.to_str().unwrap();
+    let mut args = vec!["--server", server, "--user", "alice", "--max-backoff-ms", "300"];
+    args.extend(["--state", state]);
+    if let Some(c) = conversation {
+        args.extend(["--conversation", c]);
     }
-
-    async fn say(&mut self, line: &str) {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// Lines until one satisfies `done`; all of them are returned.
-    async fn until(&mut self, wait: Duration, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
-                Ok(Ok(Some(line))) => {
-                    let stop = done(&line);
-                    seen.push(line);
-                    if stop {
-                        return seen;
-                    }
-                }
-                other => panic!("chat ended or timed out ({other:?}); lines so far: {seen:#?}"),
-            }
-        }
-    }
+    ChatProcess::spawn(BIN, &args, &[("CHINWAG_PASSWORD", PASSWORD)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +60,7 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
     let conv = created["conversation"]["id"].as_str().unwrap().to_owned();
 
     server.kill();
-    let mut first = Chat::spawn(&base, &state, Some(&conv));
+    let mut first = chat(&base, &state, Some(&conv));
     for i in 0..50 {
         first.say(&format!("offline message {i}")).await;
     }
@@ -128,7 +76,7 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
     // SIGKILL: no chance to flush or close anything.
     first.child.kill().await.unwrap();
 
-    let mut second = Chat::spawn(&base, &state, None);
+    let mut second = chat(&base, &state, None);
     second.say("/wait").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server = ChildServer::start(BIN.as_ref(), data.path()).await;

@@ -9,6 +9,7 @@
 //! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`);
 //!   [`silent_peer`]: a connection that authenticates and then goes silent.
 //! - [`mint_token`]: a token from the server API of any running server.
+//! - [`ChatProcess`]: `chinwag chat --line` as a child process, driven through stdin/stdout.
 //! - [`Proxy`]: a loopback TCP proxy that adds latency, cuts connections at random or all at
 //!   once, and follows a server restarted on another port.
 //! - [`TestServer::call`] and [`Reply`]: REST calls with any credentials ([`Auth`]), and
@@ -16,6 +17,7 @@
 //!
 //! Helpers panic with a clear message on anything unexpected: they are for tests.
 
+mod chat;
 mod child;
 mod client;
 mod handshake;
@@ -23,6 +25,7 @@ mod proxy;
 mod rest;
 mod server;
 
+pub use chat::ChatProcess;
 pub use child::ChildServer;
 pub use client::{Closed, WsClient};
 pub use handshake::{Ws, open_with_headers, refused_status, silent_peer};
