@@ -134,7 +134,7 @@ impl Backoff {
         }
         let jittered = self.policy.delay(failures, unit);
         let delay = match advice {
-            Some(advice) => advice + jittered,
+            Some(advice) => advice.saturating_add(jittered),
             None => jittered,
         };
         Wait::Retry { attempt, delay }

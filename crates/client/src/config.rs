@@ -88,6 +88,23 @@ impl ClientConfig {
         if self.backoff.base.is_zero() {
             return Err("backoff.base must be positive".into());
         }
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let durations = [
+            ("send_deadline", self.send_deadline),
+            ("connect_timeout", self.connect_timeout),
+            ("ping_interval", self.ping_interval),
+            ("request_timeout", self.request_timeout),
+            ("backoff.base", self.backoff.base),
+            ("backoff.cap", self.backoff.cap),
+            ("backoff.breaker_cooldown", self.backoff.breaker_cooldown),
+            ("cache.ttl", self.cache.ttl),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, d)| *d > year) {
+            return Err(format!("{name} must be at most a year"));
+        }
+        if !(self.latency_alpha > 0.0 && self.latency_alpha <= 1.0) {
+            return Err("latency_alpha must be in (0, 1]".into());
+        }
         Ok(())
     }
 }

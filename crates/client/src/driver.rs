@@ -43,6 +43,10 @@ const HOUSEKEEPING: Duration = Duration::from_millis(50);
 const SAVE_POSITIONS_EVERY: Duration = Duration::from_millis(500);
 /// Own messages whose delivered/read state is followed; the oldest are forgotten past this.
 const TRACKED_MAX: usize = 10_000;
+/// The longest delay a server's `retry_after_ms` can impose (10 minutes).
+const MAX_ADVICE_MS: u64 = 600_000;
+/// Token lifetimes beyond this (30 days) are treated as this, for scheduling the refresh.
+const MAX_TOKEN_LIFE_MS: i64 = 30 * 24 * 3_600_000;
 /// Application requests waiting for a reply on one connection.
 const MAX_PENDING_REQUESTS: usize = 1_024;
 
@@ -631,7 +635,7 @@ impl Driver {
                         return Some(End::BadToken);
                     }
                     ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Internal => {
-                        let wait = error.retry_after_ms.map(Duration::from_millis);
+                        let wait = error.retry_after_ms.map(advised);
                         let wait = wait.unwrap_or(Duration::from_secs(1));
                         self.paused_until = Some(Instant::now() + wait);
                     }
@@ -867,7 +871,7 @@ impl Driver {
     /// Send a ping; a connection with pings unanswered for `max_missed_pongs` intervals is dead.
     async fn ping(&mut self) -> Option<End> {
         let every = self.shared.config.ping_interval;
-        let limit = every * self.shared.config.max_missed_pongs.max(1);
+        let limit = every.saturating_mul(self.shared.config.max_missed_pongs.max(1));
         if let Some((_, oldest)) = self.pings.first_key_value() {
             let waiting = oldest.elapsed();
             if waiting >= limit {
@@ -977,7 +981,11 @@ impl Driver {
     /// When to refresh the token: a fifth of its remaining life (at most a minute) before it
     /// expires.
     fn refresh_at(&self) -> Instant {
-        let left_ms = self.expires_at.map(|e| e.saturating_sub(now_millis())).unwrap_or(0).max(0);
+        let left_ms = self
+            .expires_at
+            .map(|e| e.saturating_sub(now_millis()))
+            .unwrap_or(0)
+            .clamp(0, MAX_TOKEN_LIFE_MS);
         let margin = (left_ms / 5).min(60_000);
         Instant::now() + Duration::from_millis((left_ms - margin) as u64)
     }
@@ -1041,7 +1049,13 @@ fn retry_after(reason: &str) -> Option<Duration> {
         .split([' ', ';', ','])
         .find_map(|part| part.strip_prefix("retry_after_ms="))
         .and_then(|n| n.trim().parse::<u64>().ok())
-        .map(Duration::from_millis)
+        .map(advised)
+}
+
+/// A server's advised delay, capped: advice is data from the network, and a delay past any
+/// sensible bound (or past what a clock can add) would park the client for good.
+fn advised(ms: u64) -> Duration {
+    Duration::from_millis(ms.min(MAX_ADVICE_MS))
 }
 
 fn id_str(id: Option<&serde_json::Value>) -> Option<&str> {
@@ -1067,6 +1081,11 @@ mod tests {
         assert_eq!(retry_after("draining; retry_after_ms=20"), Some(Duration::from_millis(20)));
         assert_eq!(retry_after("retry_after_ms=lots"), None);
         assert_eq!(retry_after(""), None);
+        assert_eq!(
+            retry_after("retry_after_ms=18446744073709551615"),
+            Some(Duration::from_millis(MAX_ADVICE_MS)),
+            "capped"
+        );
     }
 
     #[test]

@@ -74,11 +74,18 @@ async fn bad_urls_configs_and_state_files_are_refused_at_start() {
         let r = Client::connect(url, String::from("t")).await;
         assert!(matches!(r, Err(ClientError::InvalidUrl { .. })), "{url}");
     }
-    let zero = ClientConfig { outbox_capacity: 0, ..ClientConfig::default() };
-    assert!(matches!(
-        Client::connect_with(refused_url(), String::from("t"), zero).await,
-        Err(ClientError::Config(_))
-    ));
+    let bad_configs = [
+        ClientConfig { outbox_capacity: 0, ..ClientConfig::default() },
+        ClientConfig { ping_interval: Duration::MAX, ..ClientConfig::default() },
+        ClientConfig { latency_alpha: f64::NAN, ..ClientConfig::default() },
+        ClientConfig { event_capacity: 0, ..ClientConfig::default() },
+    ];
+    for config in bad_configs {
+        assert!(matches!(
+            Client::connect_with(refused_url(), String::from("t"), config).await,
+            Err(ClientError::Config(_))
+        ));
+    }
     let dir = tempfile::tempdir().unwrap();
     let not_sqlite = dir.path().join("state.db");
     std::fs::write(&not_sqlite, b"this is not a database, just text that is long enough").unwrap();
@@ -164,4 +171,65 @@ async fn a_server_sending_garbage_does_not_stop_the_client() {
         assert!(!matches!(e, Event::Message(_)), "seq 1 again is dropped: {e:?}");
     }
     client.close().await;
+}
+
+/// A server whose advice is absurd: a token that never expires, a rate limit for ever, and a
+/// restart close that asks the client to wait longer than a clock can count.
+async fn absurd_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                while let Some(Ok(m)) = ws.next().await {
+                    let WsMessage::Text(t) = m else { continue };
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                    let reply = match v["type"].as_str() {
+                        Some("auth") => AUTHED.replace(
+                            r#""heartbeat_ms":25000,"#,
+                            r#""heartbeat_ms":25000,"expires_at":9223372036854775807,"#,
+                        ),
+                        Some("send") => {
+                            let e = serde_json::json!({"type": "error", "id": v["id"], "error": {
+                                "code": "rate_limited", "message": "slow down",
+                                "retry_after_ms": u64::MAX}});
+                            let _ = ws.send(WsMessage::text(e.to_string())).await;
+                            let close = CloseFrame {
+                                code: CloseCode::Restart,
+                                reason: "retry_after_ms=18446744073709551615".into(),
+                            };
+                            let _ = ws.send(WsMessage::Close(Some(close))).await;
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    let _ = ws.send(WsMessage::text(reply)).await;
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/v1/ws")
+}
+
+#[tokio::test]
+async fn absurd_advice_from_the_server_is_capped_not_fatal() {
+    let (client, mut events) =
+        Client::connect(absurd_server().await, String::from("t")).await.unwrap();
+    client.send("c", "hello").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let retry_in = loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Event::Connection(ConnectionState::Reconnecting { retry_in, .. }))) => {
+                break retry_in;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no reconnect: {other:?}"),
+        }
+    };
+    assert!(retry_in <= Duration::from_secs(11 * 60), "capped at ten minutes: {retry_in:?}");
+    assert!(retry_in >= Duration::from_secs(10 * 60), "the advice is still honoured: {retry_in:?}");
+    assert_eq!(client.outbox_len(), 1, "still queued");
+    client.close().await;
+    assert!(matches!(client.send("c", "x").await, Err(SendError::Closed)));
 }
