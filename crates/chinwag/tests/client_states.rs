@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chinwag_client::backoff::BackoffPolicy;
-use chinwag_client::{Client, ClientConfig, ConnectionState, Event, Events, MessageState};
+use chinwag_client::{
+    Client, ClientConfig, ConnectionState, Event, Events, HistoryQuery, MessageState,
+};
 use chinwag_testkit::{Proxy, TestServer};
 
 /// Collect state events until `done` says so.
@@ -128,5 +130,66 @@ async fn a_message_past_its_deadline_fails_stays_failed_and_retry_sends_it_once(
     assert_eq!(bodies, ["late"]);
     assert_eq!(page.messages[0].client_msg_id, id, "the same client_msg_id");
     assert_eq!(alice.outbox_len(), 0);
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_never_wait_for_an_application_that_is_not_reading_events() {
+    let server = TestServer::start_with(|c| {
+        c.limits.requests_per_second = 100_000;
+        c.limits.user_requests_per_second = 100_000;
+    })
+    .await;
+    let conv = server.group("alice", &["bob"]).await;
+    // One event of room: the driver stalls at once while nobody reads.
+    let config = ClientConfig { event_capacity: 1, ..ClientConfig::default() };
+    let (alice, mut events) =
+        Client::connect_with(server.ws_url(), server.token("alice"), config).await.unwrap();
+    const N: usize = 1_100;
+    let mut ids = Vec::new();
+    let queued = tokio::time::timeout(Duration::from_secs(20), async {
+        for i in 0..N {
+            ids.push(alice.send(conv.as_str(), format!("m{i}")).await.unwrap().client_msg_id);
+        }
+    })
+    .await;
+    assert!(queued.is_ok(), "more sends than the command channel holds, none waited");
+
+    let mut sent = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while sent.len() < N {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Event::MessageState(s))) if s.state == MessageState::Sent => {
+                *sent.entry(s.client_msg_id.to_string()).or_insert(0) += 1;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("{} of {N} sent, then {other:?}", sent.len()),
+        }
+    }
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await {
+        if let Event::MessageState(s) = e
+            && s.state == MessageState::Sent
+        {
+            *sent.entry(s.client_msg_id.to_string()).or_insert(0) += 1;
+        }
+    }
+    assert!(sent.values().all(|n| *n == 1), "`sent` once each");
+    let mut stored = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = alice
+            .history(
+                conv.as_str(),
+                HistoryQuery { after: Some(after), limit: Some(200), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        stored.extend(page.messages.iter().map(|m| m.client_msg_id.clone()));
+        after = page.messages.last().map(|m| m.seq).unwrap_or(after);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(stored, ids, "stored once each, in the order sent");
     alice.close().await;
 }

@@ -1,6 +1,7 @@
 //! The cloneable handle. It writes outgoing changes to the outbox itself (so a send is durable
 //! before the call returns), then tells the driver task, which owns the socket.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chinwag_proto::frames::{ClientFrame, ConnectionLimits, DraftState, ServerFrame, UserPresence};
@@ -35,6 +36,15 @@ pub(crate) struct Shared {
     pub state: watch::Sender<ConnectionState>,
     pub quality: watch::Sender<QualityReport>,
     pub session: Mutex<Option<SessionInfo>>,
+    /// Set when a new outbox entry could not be announced (command channel full): the driver
+    /// reloads the outbox file at its next housekeeping tick.
+    pub reload: AtomicBool,
+    /// Set when `reconnect` could not be announced: the driver reconnects at its next tick.
+    pub reconnect: AtomicBool,
+    /// Set by `Client::close`; the driver stops at the next await, whatever it waits for.
+    pub stop: watch::Sender<bool>,
+    /// Set by the driver when it has stopped.
+    pub stopped: watch::Sender<bool>,
     pub config: ClientConfig,
 }
 
@@ -62,8 +72,6 @@ pub(crate) enum Command {
     Request { frame: ClientFrame, reply: oneshot::Sender<Result<ServerFrame, RequestError>> },
     /// Leave the offline state (breaker or a no-reconnect close) and connect now.
     Reconnect,
-    /// Close the connection and stop; answered once stopped.
-    Close(oneshot::Sender<()>),
 }
 
 /// A message to send. Build with [`NewMessage::text`] and adjust the fields.
@@ -216,6 +224,10 @@ impl Client {
             state: watch::Sender::new(ConnectionState::Connecting),
             quality: watch::Sender::new(QualityReport::OFFLINE),
             session: Mutex::new(None),
+            reload: AtomicBool::new(false),
+            reconnect: AtomicBool::new(false),
+            stop: watch::Sender::new(false),
+            stopped: watch::Sender::new(false),
             config,
         });
         let driver = Driver::new(url, Box::new(tokens), shared.clone(), cmd_rx, events_tx, backoff);
@@ -334,7 +346,7 @@ impl Client {
         seq: Seq,
     ) -> Result<(), SendError> {
         let conversation_id = conversation_id.into();
-        if self.cmd.is_closed() {
+        if self.is_closed() {
             return Err(SendError::Closed);
         }
         let key = format!("read:{conversation_id}");
@@ -346,7 +358,7 @@ impl Client {
         })
         .await
         .map_err(|e| SendError::Storage(e.to_string()))??;
-        self.cmd.send(Command::Enqueued(entry)).await.map_err(|_| SendError::Closed)
+        self.notify(entry)
     }
 
     /// Send a failed message again, with its original `client_msg_id` (so the server stores it
@@ -358,7 +370,7 @@ impl Client {
         let entry = tokio::task::spawn_blocking(move || lock(&shared.outbox).retry(&key, deadline))
             .await
             .map_err(|e| SendError::Storage(e.to_string()))??;
-        self.cmd.send(Command::Retry(entry)).await.map_err(|_| SendError::Closed)
+        self.hint(Command::Retry(entry))
     }
 
     /// Give up on a queued or failed message: remove it from the outbox.
@@ -372,7 +384,7 @@ impl Client {
         if !removed {
             return Err(SendError::NotFound(key));
         }
-        self.cmd.send(Command::Discarded(key)).await.map_err(|_| SendError::Closed)
+        self.hint(Command::Discarded(key))
     }
 
     /// What waits in the outbox (control entries first, then messages in order).
@@ -502,27 +514,41 @@ impl Client {
     /// Connect now: leaves the offline state (open breaker, or a close that said not to
     /// reconnect) and restarts the backoff.
     pub async fn reconnect(&self) -> Result<(), SendError> {
-        self.cmd.send(Command::Reconnect).await.map_err(|_| SendError::Closed)
+        match self.cmd.try_send(Command::Reconnect) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.reconnect.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
     }
 
     /// Close the connection (code 1000) and stop the driver. The outbox stays in the state file.
     pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.cmd.send(Command::Close(tx)).await.is_ok() {
-            let _ = rx.await;
+        self.shared.stop.send_replace(true);
+        let mut stopped = self.shared.stopped.subscribe();
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => {}
+            // The driver is gone already.
+            _ = self.cmd.closed() => {}
         }
     }
 
     async fn request(&self, frame: ClientFrame) -> Result<ServerFrame, RequestError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
-            .send(Command::Request { frame, reply: tx })
-            .await
-            .map_err(|_| RequestError::Closed)?;
-        match tokio::time::timeout(self.shared.config.request_timeout, rx).await {
+        let asked = async {
+            self.cmd
+                .send(Command::Request { frame, reply: tx })
+                .await
+                .map_err(|_| RequestError::Closed)?;
+            rx.await.map_err(|_| RequestError::Disconnected)?
+        };
+        // The whole request, queueing included, is bounded: a driver held up by an
+        // application that does not read its events makes it time out, not hang.
+        match tokio::time::timeout(self.shared.config.request_timeout, asked).await {
             Err(_) => Err(RequestError::Timeout),
-            Ok(Err(_)) => Err(RequestError::Disconnected),
-            Ok(Ok(reply)) => reply,
+            Ok(reply) => reply,
         }
     }
 
@@ -532,7 +558,7 @@ impl Client {
         conversation_id: ConversationId,
         frame: ClientFrame,
     ) -> Result<Outgoing, SendError> {
-        if self.cmd.is_closed() {
+        if self.is_closed() {
             return Err(SendError::Closed);
         }
         let (now, deadline) = self.deadline();
@@ -543,8 +569,33 @@ impl Client {
         })
         .await
         .map_err(|e| SendError::Storage(e.to_string()))??;
-        self.cmd.send(Command::Enqueued(entry)).await.map_err(|_| SendError::Closed)?;
+        self.notify(entry)?;
         Ok(Outgoing { client_msg_id: key, conversation_id, state: MessageState::Sending })
+    }
+
+    /// Tell the driver about a new outbox entry without waiting: the entry is in the file
+    /// already, so when the command channel is full the driver is only asked to reload the
+    /// file. A send never waits for the driver, so an application that sends from its event
+    /// loop cannot deadlock with a driver waiting for that loop to take events.
+    fn notify(&self, entry: OutboxEntry) -> Result<(), SendError> {
+        self.hint(Command::Enqueued(entry))
+    }
+
+    /// Send a command that only mirrors a change already in the outbox file; when the channel
+    /// is full, ask the driver to reload the file instead.
+    fn hint(&self, cmd: Command) -> Result<(), SendError> {
+        match self.cmd.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.reload.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.cmd.is_closed() || *self.shared.stop.borrow()
     }
 
     fn deadline(&self) -> (Millis, Millis) {

@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chinwag_proto::close::{CloseCode, Reconnect};
@@ -16,7 +17,7 @@ use chinwag_proto::frames::{ClientFrame, ResumeRequest, ResumedConversation, Ser
 use chinwag_proto::ids::{ConversationId, Millis, Seq, UserId};
 use chinwag_proto::model::{LIFECYCLE_KINDS, Message};
 use futures_util::{Sink, SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -47,6 +48,8 @@ const TRACKED_MAX: usize = 10_000;
 const MAX_ADVICE_MS: u64 = 600_000;
 /// Token lifetimes beyond this (30 days) are treated as this, for scheduling the refresh.
 const MAX_TOKEN_LIFE_MS: i64 = 30 * 24 * 3_600_000;
+/// Acknowledged outbox entries remembered against late announcements.
+const RECENT_ACKS: usize = 4_096;
 /// Application requests waiting for a reply on one connection.
 const MAX_PENDING_REQUESTS: usize = 1_024;
 
@@ -156,6 +159,10 @@ pub(crate) struct Driver {
     in_flight: HashSet<String>,
     /// Failed entries (deadline passed or refused), kept until retried or discarded.
     failed: HashMap<String, OutboxEntry>,
+    /// Entries acknowledged lately (key → row number), so that a late announcement of an entry
+    /// that a reload already sent is not sent again. At most `RECENT_ACKS`, oldest out first.
+    recent_acks: VecDeque<(String, i64)>,
+    recent_index: HashMap<String, i64>,
     /// After a retryable refusal (`rate_limited`, `unavailable`), outbox sends pause until then.
     paused_until: Option<Instant>,
     tracker: Tracker,
@@ -184,7 +191,8 @@ pub(crate) struct Driver {
     expires_at: Option<Millis>,
     /// A token being fetched for a refresh on the open connection.
     refreshing: Option<BoxFuture<Result<String, TokenError>>>,
-    close_reply: Option<oneshot::Sender<()>>,
+    /// Set by `Client::close`: every wait of the driver ends on it.
+    stop: watch::Receiver<bool>,
 }
 
 impl Driver {
@@ -197,6 +205,7 @@ impl Driver {
         backoff: Backoff,
     ) -> Self {
         let alpha = shared.config.latency_alpha;
+        let stop = shared.stop.subscribe();
         Self {
             url,
             tokens,
@@ -209,6 +218,8 @@ impl Driver {
             in_flight: HashSet::new(),
             failed: HashMap::new(),
             paused_until: None,
+            recent_acks: VecDeque::new(),
+            recent_index: HashMap::new(),
             tracker: Tracker::default(),
             me: None,
             authed: false,
@@ -227,7 +238,7 @@ impl Driver {
             refresh_token: false,
             expires_at: None,
             refreshing: None,
-            close_reply: None,
+            stop,
         }
     }
 
@@ -237,7 +248,15 @@ impl Driver {
         }
         self.set_state(ConnectionState::Connecting).await;
         loop {
-            let end = match self.connect().await {
+            if *self.stop.borrow() {
+                break;
+            }
+            let mut stop = self.stop.clone();
+            let connected = tokio::select! {
+                c = self.connect() => c,
+                _ = stopped(&mut stop) => Err(End::Stop),
+            };
+            let end = match connected {
                 Ok(ws) => {
                     self.backoff.succeeded();
                     self.session(ws).await
@@ -299,9 +318,7 @@ impl Driver {
         }
         self.save_positions(true);
         self.set_state(ConnectionState::Offline(OfflineReason::Closed)).await;
-        if let Some(tx) = self.close_reply.take() {
-            let _ = tx.send(());
-        }
+        self.shared.stopped.send_replace(true);
     }
 
     /// Open the socket, authenticate with a resume request, and wait for `authed`.
@@ -393,6 +410,7 @@ impl Driver {
         }
         loop {
             let refresh_at = self.refresh_at();
+            let mut stop = self.stop.clone();
             let end = tokio::select! {
                 frame = stream.next() => match frame {
                     Some(Ok(WsMessage::Text(t))) => self.on_frame(t.as_str()).await,
@@ -434,6 +452,7 @@ impl Driver {
                     self.housekeeping().await;
                     None
                 }
+                _ = stopped(&mut stop) => Some(End::Stop),
             };
             if let Some(end) = end {
                 if matches!(end, End::Stop | End::Reconnect) {
@@ -770,6 +789,15 @@ impl Driver {
             self.emit(Event::Error(format!("outbox: {e}"))).await;
         }
         let Some(entry) = entry else { return };
+        self.recent_index.insert(entry.key.clone(), entry.n);
+        self.recent_acks.push_back((entry.key.clone(), entry.n));
+        while self.recent_acks.len() > RECENT_ACKS {
+            if let Some((k, n)) = self.recent_acks.pop_front()
+                && self.recent_index.get(&k) == Some(&n)
+            {
+                self.recent_index.remove(&k);
+            }
+        }
         if entry.priority == Priority::Control {
             return;
         }
@@ -825,9 +853,19 @@ impl Driver {
         }
     }
 
+    /// Whether this entry (or a newer one with its key) was admitted already: announced twice
+    /// (by its command and by a reload), or sent and acknowledged in between.
+    fn known(&self, entry: &OutboxEntry) -> bool {
+        let n = entry.n;
+        self.keys.get(&entry.key).is_some_and(|(_, m)| *m >= n)
+            || self.failed.get(&entry.key).is_some_and(|f| f.n >= n)
+            || self.recent_index.get(&entry.key).is_some_and(|m| *m >= n)
+    }
+
     /// Handle a command; `connected` says whether requests can go out now.
     async fn on_command(&mut self, cmd: Command, connected: bool) -> Option<End> {
         match cmd {
+            Command::Enqueued(entry) if self.known(&entry) => {}
             Command::Enqueued(entry) | Command::Retry(entry) => {
                 let status = (entry.priority == Priority::Chat).then(|| MessageStatus {
                     client_msg_id: entry.key.as_str().into(),
@@ -860,10 +898,6 @@ impl Driver {
                 }
             }
             Command::Reconnect => return Some(End::Reconnect),
-            Command::Close(tx) => {
-                self.close_reply = Some(tx);
-                return Some(End::Stop);
-            }
         }
         None
     }
@@ -895,7 +929,41 @@ impl Driver {
         None
     }
 
+    /// Bring the queue in line with the outbox file, which handles changed without being able
+    /// to tell (their command channel was full): new entries are admitted, retried ones leave
+    /// the failed set, discarded ones go.
+    async fn reload(&mut self) {
+        if !self.shared.reload.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let entries = lock(&self.shared.outbox).entries();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(e) => return self.emit(Event::Error(format!("outbox: {e}"))).await,
+        };
+        let in_file: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+        let gone: Vec<String> = self
+            .keys
+            .keys()
+            .chain(self.failed.keys())
+            .filter(|k| !in_file.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.on_command(Command::Discarded(key), false).await;
+        }
+        for e in entries {
+            let retried = !e.failed && self.failed.contains_key(&e.key);
+            if retried {
+                self.on_command(Command::Retry(e), false).await;
+            } else {
+                self.on_command(Command::Enqueued(e), false).await;
+            }
+        }
+    }
+
     async fn housekeeping(&mut self) {
+        self.reload().await;
         for (conversation_id, seq) in std::mem::take(&mut self.received) {
             let id = self.id("d");
             let frame = ClientFrame::Received { id: None, conversation_id, seq };
@@ -963,6 +1031,7 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            let mut stop = self.stop.clone();
             tokio::select! {
                 _ = sleep => return Idle::Elapsed,
                 cmd = self.cmd_rx.recv() => match cmd {
@@ -973,7 +1042,14 @@ impl Driver {
                         None => {}
                     },
                 },
-                _ = housekeeping.tick() => self.expire().await,
+                _ = housekeeping.tick() => {
+                    self.reload().await;
+                    self.expire().await;
+                    if self.shared.reconnect.swap(false, Ordering::AcqRel) {
+                        return Idle::Reconnect;
+                    }
+                }
+                _ = stopped(&mut stop) => return Idle::Stop,
             }
         }
     }
@@ -1015,9 +1091,24 @@ impl Driver {
     }
 
     async fn emit(&mut self, event: Event) {
-        // A dropped `Events` means nobody listens: the event is discarded.
-        let _ = self.events.send(event).await;
+        // A dropped `Events` means nobody listens: the event is discarded. Once the client is
+        // closing, events go out only if there is room: a closing client never waits for an
+        // application that stopped reading.
+        if *self.stop.borrow() {
+            let _ = self.events.try_send(event);
+            return;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = stopped(&mut stop) => {}
+        }
     }
+}
+
+/// Resolves once `Client::close` was called (never holds the watch's lock past that).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// The token being fetched for a refresh; never ready when there is none.

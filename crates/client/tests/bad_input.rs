@@ -233,3 +233,27 @@ async fn absurd_advice_from_the_server_is_capped_not_fatal() {
     client.close().await;
     assert!(matches!(client.send("c", "x").await, Err(SendError::Closed)));
 }
+
+#[tokio::test]
+async fn close_returns_even_when_nobody_reads_the_events() {
+    let config = ClientConfig {
+        event_capacity: 1,
+        backoff: chinwag_client::backoff::BackoffPolicy {
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(10),
+            breaker_threshold: 0,
+            ..Default::default()
+        },
+        ..ClientConfig::default()
+    };
+    let (client, _events) =
+        Client::connect_with(refused_url(), String::from("t"), config).await.unwrap();
+    for i in 0..5 {
+        client.send("c", format!("m{i}")).await.unwrap();
+    }
+    // The driver is stuck on a full event buffer by now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), client.close()).await.expect("close returns");
+    assert!(matches!(client.send("c", "late").await, Err(SendError::Closed)));
+    assert!(matches!(client.reconnect().await, Err(SendError::Closed)));
+}
