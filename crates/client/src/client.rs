@@ -246,6 +246,19 @@ impl Client {
     }
 
     /// Send a message with a kind, payload, reply or chosen `client_msg_id`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: chinwag_client::Client) -> Result<(), chinwag_client::SendError> {
+    /// use chinwag_client::NewMessage;
+    ///
+    /// let mut offer = NewMessage::text("01J9Z...", "Offer: 120 EUR");
+    /// offer.kind = Some("offer".into());
+    /// offer.payload = Some(serde_json::json!({"amount": 120, "currency": "EUR"}));
+    /// // The app's own id makes the send idempotent across the app's own retries too.
+    /// offer.client_msg_id = Some("offer-42-1".into());
+    /// client.send_message(offer).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send_message(&self, m: NewMessage) -> Result<Outgoing, SendError> {
         let client_msg_id = m.client_msg_id.clone().unwrap_or_else(new_client_msg_id);
         self.check_id(&client_msg_id)?;
@@ -412,6 +425,20 @@ impl Client {
     }
 
     /// A page of history from the server.
+    ///
+    /// ```no_run
+    /// # async fn run(client: chinwag_client::Client) -> Result<(), chinwag_client::RequestError> {
+    /// use chinwag_client::HistoryQuery;
+    ///
+    /// // The newest page, then the one before it.
+    /// let newest = client.history("01J9Z...", HistoryQuery::default()).await?;
+    /// if let (true, Some(first)) = (newest.has_more, newest.messages.first()) {
+    ///     let query = HistoryQuery { before: Some(first.seq), ..HistoryQuery::default() };
+    ///     let older = client.history("01J9Z...", query).await?;
+    ///     println!("{} older messages", older.messages.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn history(
         &self,
         conversation_id: impl Into<ConversationId>,

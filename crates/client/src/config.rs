@@ -16,6 +16,23 @@ pub enum StartFrom {
 }
 
 /// Client settings. `ClientConfig::default()` suits an interactive app.
+///
+/// ```
+/// use std::time::Duration;
+/// use chinwag_client::backoff::BackoffPolicy;
+/// use chinwag_client::{ClientConfig, StartFrom};
+///
+/// // A bot: its outbox survives restarts, it gives up on a reply after a minute, it reconnects
+/// // within 5 s at most, and it does not replay old history.
+/// let config = ClientConfig {
+///     state_path: Some("bot.db".into()),
+///     send_deadline: Duration::from_secs(60),
+///     backoff: BackoffPolicy { cap: Duration::from_secs(5), ..BackoffPolicy::default() },
+///     start_from: StartFrom::Now,
+///     ..ClientConfig::default()
+/// };
+/// assert_eq!(config.outbox_capacity, 10_000);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The SQLite file of the outbox and resume positions. `None`: in memory, nothing survives
