@@ -193,3 +193,41 @@ async fn sends_never_wait_for_an_application_that_is_not_reading_events() {
     assert_eq!(stored, ids, "stored once each, in the order sent");
     alice.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_starts_are_throttled_and_stops_are_not() {
+    let server = TestServer::start().await;
+    let conv = server.group("alice", &["bob"]).await;
+    let mut bob = server.connect("bob").await;
+    let (alice, _events) =
+        Client::connect_with(server.ws_url(), server.token("alice"), ClientConfig::default())
+            .await
+            .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while alice.connection_state() != ConnectionState::Connected {
+        assert!(tokio::time::Instant::now() < deadline, "not connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    alice.typing(conv.as_str(), true).await.unwrap();
+    let typing = bob.recv_type("typing").await;
+    assert_eq!((&typing["user_id"], &typing["typing"]), (&"alice".into(), &true.into()));
+
+    // Without a server, only what is actually sent can fail.
+    server.stop().await;
+    while alice.connection_state() == ConnectionState::Connected {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    alice.typing(conv.as_str(), true).await.expect("a repeat within 2.5 s is not sent");
+    assert!(matches!(
+        alice.typing(conv.as_str(), false).await,
+        Err(chinwag_client::RequestError::NotConnected)
+    ));
+    assert!(
+        matches!(
+            alice.typing(conv.as_str(), true).await,
+            Err(chinwag_client::RequestError::NotConnected)
+        ),
+        "after a stop, a start is sent again"
+    );
+    alice.close().await;
+}

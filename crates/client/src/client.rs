@@ -1,6 +1,7 @@
 //! The cloneable handle. It writes outgoing changes to the outbox itself (so a send is durable
 //! before the call returns), then tells the driver task, which owns the socket.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,8 +24,11 @@ use crate::token::TokenProvider;
 const MAX_CLIENT_MSG_ID: usize = 256;
 /// The server's default `max_body_bytes`, used until `authed` tells the real limit.
 const DEFAULT_MAX_BODY: usize = 65_536;
-/// Commands from handles to the driver. Bounded: when the driver is busy, callers wait
-/// (backpressure); what they queued is already in the outbox file.
+/// A typing start is repeated no more often than this per conversation.
+const TYPING_REPEAT: std::time::Duration = std::time::Duration::from_millis(2_500);
+/// Commands from handles to the driver. Bounded; what overflows: sends and other changes of
+/// the outbox never wait (they are in the file already, and a full channel makes the driver
+/// reload the file); requests wait for room within their `request_timeout`.
 const COMMAND_CAPACITY: usize = 1_024;
 
 /// State shared by the handles and the driver. Every lock is a std mutex held for a few
@@ -36,6 +40,9 @@ pub(crate) struct Shared {
     pub state: watch::Sender<ConnectionState>,
     pub quality: watch::Sender<QualityReport>,
     pub session: Mutex<Option<SessionInfo>>,
+    /// When a typing start was last sent, per conversation (entries older than the repeat
+    /// interval are dropped on every insert).
+    pub typing: Mutex<HashMap<ConversationId, tokio::time::Instant>>,
     /// Set when a new outbox entry could not be announced (command channel full): the driver
     /// reloads the outbox file at its next housekeeping tick.
     pub reload: AtomicBool,
@@ -224,6 +231,7 @@ impl Client {
             state: watch::Sender::new(ConnectionState::Connecting),
             quality: watch::Sender::new(QualityReport::OFFLINE),
             session: Mutex::new(None),
+            typing: Mutex::new(HashMap::new()),
             reload: AtomicBool::new(false),
             reconnect: AtomicBool::new(false),
             stop: watch::Sender::new(false),
@@ -410,18 +418,39 @@ impl Client {
         lock(&self.shared.outbox).len()
     }
 
-    /// Start (`true`) or stop typing. Needs a connection: typing is not worth queueing.
+    /// Start (`true`) or stop typing. Call it on every keystroke: a start is sent at most once
+    /// per 2.5 s per conversation (the server keeps it for `typing_ttl_ms`, 5 s by default), and
+    /// a throttled call returns `Ok` at once. A stop is always sent. Needs a connection: typing
+    /// is not worth queueing.
     pub async fn typing(
         &self,
         conversation_id: impl Into<ConversationId>,
         typing: bool,
     ) -> Result<(), RequestError> {
+        let conversation_id = conversation_id.into();
+        {
+            let mut sent = lock(&self.shared.typing);
+            let now = tokio::time::Instant::now();
+            if !typing {
+                sent.remove(&conversation_id);
+            } else if sent.get(&conversation_id).is_some_and(|t| now - *t < TYPING_REPEAT) {
+                return Ok(());
+            }
+        }
         let frame =
-            ClientFrame::Typing { id: None, conversation_id: conversation_id.into(), typing };
-        match self.request(frame).await? {
+            ClientFrame::Typing { id: None, conversation_id: conversation_id.clone(), typing };
+        let result = match self.request(frame).await? {
             ServerFrame::Ok { .. } => Ok(()),
             other => Err(unexpected(&other)),
+        };
+        if typing && result.is_ok() {
+            let mut sent = lock(&self.shared.typing);
+            let now = tokio::time::Instant::now();
+            // Bounded: starts older than the repeat interval are useless, drop them.
+            sent.retain(|_, t| now - *t < TYPING_REPEAT);
+            sent.insert(conversation_id, now);
         }
+        result
     }
 
     /// A page of history from the server.
