@@ -1,25 +1,23 @@
 //! Connection quality follows the latency: with a delaying proxy between client and server,
-//! quality moves from excellent to good to poor and back.
+//! quality moves from excellent to good to poor and back, with events on each change.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chinwag_client::{Client, ClientConfig, Event, Quality};
+use chinwag_client::{Client, ClientConfig, Event, Quality, QualityReport};
 use chinwag_testkit::{Proxy, TestServer};
 
-async fn wait_for(events: &mut chinwag_client::Events, want: Quality, seen: &mut Vec<Quality>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(Event::Quality(q))) => {
-                seen.push(q.quality);
-                if q.quality == want && (want == Quality::Offline || q.rtt.is_some()) {
-                    return;
-                }
-            }
-            Ok(Some(_)) => {}
-            other => panic!("no {want:?} quality (seen {seen:?}): {other:?}"),
-        }
+/// Wait until the client's current report satisfies `ok`.
+async fn settle(client: &Client, what: &str, ok: impl Fn(QualityReport) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !ok(client.quality()) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: still {:?}", client.quality());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn rtt_ms(r: QualityReport) -> u128 {
+    r.rtt.map(|d| d.as_millis()).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,35 +32,38 @@ async fn quality_follows_added_latency_and_recovers() {
     };
     let (client, mut events) =
         Client::connect_with(proxy.ws_url(), server.token("alice"), config).await.unwrap();
-    let mut seen = Vec::new();
+    let seen: Arc<Mutex<Vec<Quality>>> = Arc::default();
+    let collector = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                if let Event::Quality(q) = e {
+                    seen.lock().unwrap().push(q.quality);
+                }
+            }
+        })
+    };
 
-    // The first sample of a connection moves quality off its unmeasured `excellent`; wait
-    // for a measured round trip.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while client.quality().rtt.is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "no pong measured");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(client.quality().quality, Quality::Excellent, "{:?}", client.quality());
-
+    settle(&client, "measured", |r| r.quality == Quality::Excellent && r.rtt.is_some()).await;
     proxy.set_delay(Duration::from_millis(80));
-    wait_for(&mut events, Quality::Good, &mut seen).await;
-    let rtt = client.quality().rtt.unwrap();
-    assert!(rtt >= Duration::from_millis(100), "good means 100-300 ms: {rtt:?}");
-
+    settle(&client, "good", |r| r.quality == Quality::Good && (100..300).contains(&rtt_ms(r)))
+        .await;
     proxy.set_delay(Duration::from_millis(250));
-    wait_for(&mut events, Quality::Poor, &mut seen).await;
-
+    settle(&client, "poor", |r| r.quality == Quality::Poor && rtt_ms(r) >= 300).await;
     proxy.set_delay(Duration::ZERO);
-    wait_for(&mut events, Quality::Excellent, &mut seen).await;
-    assert!(client.quality().rtt.unwrap() < Duration::from_millis(100));
-    let good = seen.iter().position(|q| *q == Quality::Good).unwrap();
-    let poor = seen.iter().position(|q| *q == Quality::Poor).unwrap();
-    assert!(good < poor, "down through good to poor, then back: {seen:?}");
-    assert_eq!(seen.last(), Some(&Quality::Excellent), "{seen:?}");
+    settle(&client, "excellent again", |r| r.quality == Quality::Excellent && rtt_ms(r) < 100)
+        .await;
 
     // Losing the connection is `offline`.
     server.stop().await;
-    wait_for(&mut events, Quality::Offline, &mut seen).await;
-    assert_eq!(client.quality().quality, Quality::Offline);
+    settle(&client, "offline", |r| r.quality == Quality::Offline && r.rtt.is_none()).await;
+    client.close().await;
+    collector.await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    let first = |q: Quality| seen.iter().position(|s| *s == q);
+    let (good, poor) = (first(Quality::Good).unwrap(), first(Quality::Poor).unwrap());
+    let back = seen.iter().rposition(|s| *s == Quality::Excellent).unwrap();
+    assert!(good < poor && poor < back, "events: down through good to poor, then back: {seen:?}");
+    assert_eq!(seen.last(), Some(&Quality::Offline), "{seen:?}");
 }
