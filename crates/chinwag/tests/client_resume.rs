@@ -71,3 +71,45 @@ async fn a_restarted_client_resumes_from_its_saved_positions() {
     assert_eq!(alice.position(&kept.as_str().into()), None, "forgotten");
     alice.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_cut_short_is_completed_from_history_in_order() {
+    let server = TestServer::start_with(|c| {
+        c.limits.resume_max_messages = 10;
+        c.limits.max_page_size = 7;
+        c.limits.default_page_size = 5;
+    })
+    .await;
+    let conv = server.group("owner", &["alice"]).await;
+    let mut owner = server.connect("owner").await;
+    for i in 0..40 {
+        owner.send_msg(&conv, &format!("early-{i}"), "early").await;
+    }
+    let (alice, mut events) =
+        Client::connect_with(server.ws_url(), server.token("alice"), ClientConfig::default())
+            .await
+            .unwrap();
+    // More arrive live while the client is still catching up.
+    for i in 0..5 {
+        owner.send_msg(&conv, &format!("late-{i}"), "late").await;
+    }
+    let mut seqs = Vec::new();
+    let mut recovery = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while seqs.len() < 45 || recovery.is_none() {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Event::Message(m))) => seqs.push(m.seq),
+            Ok(Some(Event::Resumed(r))) => recovery = Some(r),
+            Ok(Some(_)) => {}
+            other => panic!("{} messages so far ({seqs:?}); then {other:?}", seqs.len()),
+        }
+    }
+    assert_eq!(seqs, (1..=45).collect::<Vec<_>>(), "the capped replay, then history, then live");
+    assert_eq!(recovery, Some(Recovery::Recovered { replayed: 10 }));
+    assert_eq!(alice.position(&conv.as_str().into()), Some(45));
+    // Nothing more arrives twice.
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await {
+        assert!(!matches!(e, Event::Message(_)), "a duplicate: {e:?}");
+    }
+    alice.close().await;
+}
