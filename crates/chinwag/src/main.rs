@@ -1,6 +1,8 @@
 //! The `chinwag` binary: the command line, logging, signals. The server itself is the library
 //! (`lib.rs`), so that tests start exactly what this starts.
 
+mod chat;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -38,6 +40,9 @@ enum Command {
         #[arg(long)]
         enable_echo: bool,
     },
+    /// Chat in the terminal: log in, list conversations, send, see typing, receipts and the
+    /// connection quality. Messages typed while offline wait in a local outbox.
+    Chat(chat::ChatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?
                 .block_on(serve(config, demo))
         }
+        Command::Chat(args) => chat::run(args),
     }
 }
 

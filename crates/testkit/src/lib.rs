@@ -9,20 +9,27 @@
 //! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`);
 //!   [`silent_peer`]: a connection that authenticates and then goes silent.
 //! - [`mint_token`]: a token from the server API of any running server.
+//! - [`ChatProcess`]: `chinwag chat --line` as a child process, driven through stdin/stdout.
+//! - [`Proxy`]: a loopback TCP proxy that adds latency, cuts connections at random or all at
+//!   once, and follows a server restarted on another port.
 //! - [`TestServer::call`] and [`Reply`]: REST calls with any credentials ([`Auth`]), and
 //!   [`Reply::assert_error`], the check of the one error shape.
 //!
 //! Helpers panic with a clear message on anything unexpected: they are for tests.
 
+mod chat;
 mod child;
 mod client;
 mod handshake;
+mod proxy;
 mod rest;
 mod server;
 
+pub use chat::ChatProcess;
 pub use child::ChildServer;
 pub use client::{Closed, WsClient};
 pub use handshake::{Ws, open_with_headers, refused_status, silent_peer};
+pub use proxy::Proxy;
 pub use rest::{Auth, Reply, mint_token};
 pub use server::{API_KEY, TOKEN_SECRET, TestServer};
 

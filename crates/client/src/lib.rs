@@ -1,0 +1,65 @@
+//! Chinwag's Rust client SDK.
+//!
+//! # Layout
+//! - [`Client`] (`client.rs`): the cloneable handle. A send is written to the outbox file
+//!   *before* anything else and then handed to the driver; requests (history, typing,
+//!   presence, drafts) go to the driver and wait for their reply.
+//! - `driver.rs`: one task per client that owns the socket. It connects, authenticates with a
+//!   resume request built from the cache's positions, replays the outbox in order with the same
+//!   `client_msg_id`s, turns server frames into [`Event`]s, pings for latency, and reconnects
+//!   with [`backoff`] when the connection ends, as the server's close code advises.
+//! - [`outbox`]: the SQLite file of outgoing changes and saved resume positions.
+//! - [`cache`]: per-conversation history with TTL and size bounds, deduplication by `seq`,
+//!   gap detection, resume positions, statistics, JSON export and import.
+//! - [`backoff`]: exponential backoff with full jitter and a circuit breaker, pure and seedable.
+//! - [`quality`]: latency EWMA and the excellent / good / poor / offline quality.
+//! - [`events`]: the typed events and the [`Events`] stream; [`token`]: where tokens come
+//!   from; [`rest`]: login and the conversation list over REST.
+//!
+//! What flows: application → `Client` → outbox file → driver → socket; socket → driver →
+//! cache (duplicates dropped, gaps filled from `history`) → `Events` → application.
+//!
+//! The server's guarantees hold end to end: an outbox entry leaves the file only when the
+//! server acknowledged it (G1); every attempt carries the same `client_msg_id` (G2); messages
+//! reach the application once each, in `seq` order per conversation (G3, G4).
+//!
+//! ```no_run
+//! use chinwag_client::{Client, ClientConfig, ConnectionState, Event};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client, mut events) = Client::connect("ws://127.0.0.1:8080/v1/ws", String::from("<token>")).await?;
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         Event::Connection(ConnectionState::Connected) => println!("online"),
+//!         Event::Message(m) if m.body == "ping" => {
+//!             client.send(m.conversation_id.clone(), "pong").await?;
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod backoff;
+pub mod cache;
+mod client;
+mod config;
+mod driver;
+mod error;
+pub mod events;
+pub mod outbox;
+pub mod quality;
+pub mod rest;
+pub mod token;
+
+pub use chinwag_proto as proto;
+pub use client::{Client, HistoryPage, HistoryQuery, NewMessage, Outgoing, new_client_msg_id};
+pub use config::{ClientConfig, StartFrom};
+pub use error::{ClientError, RequestError, SendError};
+pub use events::{
+    ConnectionState, Event, Events, MessageState, MessageStatus, OfflineReason, Recovery,
+};
+pub use quality::{Quality, QualityReport};
+pub use token::{TokenError, TokenProvider, token_fn};
