@@ -87,7 +87,10 @@ export function backoffDelay(attempt, opts = {}, random = Math.random) {
   return Math.floor(random() * cap);
 }
 
-/** `retry_after_ms=N` from a close reason, if present. @param {string} reason */
+/**
+ * `retry_after_ms=N` from a close reason, if present.
+ * @param {string} reason @returns {number | undefined}
+ */
 export function retryAfterFromReason(reason) {
   const m = /retry_after_ms=(\d+)/.exec(reason || '');
   return m ? Number(m[1]) : undefined;
@@ -519,6 +522,8 @@ export class SocketLink extends Emitter {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.closeSocket(CloseCode.NORMAL, 'client closed');
+    // The socket's own close event is ignored once it is detached: clean up here.
+    this.onClosed(CloseCode.NORMAL, '');
     this.setState('closed');
   }
 
@@ -1188,6 +1193,7 @@ export class ChinwagClient extends Emitter {
   /**
    * The newest page, or the page before the oldest held message. Returns whether older exist.
    * @param {string} conversationId @param {{older?: boolean, limit?: number}} [opts]
+   * @returns {Promise<{messages: Message[], hasMore: boolean}>}
    */
   async loadHistory(conversationId, opts = {}) {
     const held = this.cache.messages(conversationId);
@@ -1326,11 +1332,12 @@ export class ChinwagClient extends Emitter {
     const id = message.client_msg_id;
     clearTimeout(this.deadlines.get(id));
     this.deadlines.delete(id);
+    const queued = this.outbox.delete(id);
     this.applyMessage(message);
-    if (this.outbox.delete(id)) {
-      await this.storage.delete(id);
+    if (queued) {
       this.emit('messageState', { conversation_id: message.conversation_id, client_msg_id: id, state: this.statusOf(message), message });
       this.emitOutbox();
+      await this.storage.delete(id);
     }
   }
 
@@ -1558,7 +1565,7 @@ export class ChinwagClient extends Emitter {
       this.onAck(m);
       return;
     }
-    this.emit('message', { message: m });
+    if (fresh || m.target) this.emit('message', { message: m });
   }
 
   /** The reply to a resume: fetch what the cap left out, then say how it went. @param {any} f */
