@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`app`]: the router: REST under `/v1`, the WebSocket upgrade at `/v1/ws`, the server API
 //!   under `/v1/server`, and `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`; built from
-//!   [`ROUTES`], the list that `openapi.json` documents.
+//!   [`ROUTES`], the list that `openapi.json` documents; the web app and the JavaScript SDK
+//!   (`routes/web.rs`, files embedded in the binary) behind the fallback.
 //! - [`serve`]: runs the router on a listener the caller bound, until the shutdown token fires,
 //!   then drains sessions.
 //! - `error`: the one error shape and extractors that produce it; `request_id`: ids on every
@@ -34,7 +35,7 @@ pub use routes::ops::OPENAPI;
 pub use state::{ApiOptions, AppState};
 
 use crate::error::ApiError;
-use crate::routes::{accounts, conversations, live, messages, ops, server_api, ws};
+use crate::routes::{accounts, conversations, live, messages, ops, server_api, web, ws};
 
 /// Every route [`app`] serves, as `(method, path)`. The path is in axum's `{param}` syntax, which
 /// is also OpenAPI's. `app` registers routes only through `RouteTable`, which refuses a pair that
@@ -116,7 +117,7 @@ pub fn app(state: AppState) -> Router {
         .finish()
         // After the routes: axum gives it to the routes that exist when it is set.
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
+        .fallback(web::asset_or_not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(axum::middleware::from_fn(request_id::middleware))
@@ -166,10 +167,6 @@ impl RouteTable {
         }
         self.router
     }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 /// `405` with axum's `Allow` header, in the one error shape.

@@ -4,4 +4,5 @@ pub mod live;
 pub mod messages;
 pub mod ops;
 pub mod server_api;
+pub mod web;
 pub mod ws;
