@@ -77,14 +77,14 @@ export async function login(url, user) {
 }
 
 /**
- * Wait until `check()` is truthy, polling; fails after `ms`.
- * @template T @param {() => T} check @param {string} what @param {number} [ms]
+ * Wait until `check()` (or the promise it returns) is truthy, polling; fails after `ms`.
+ * @template T @param {() => T | Promise<T>} check @param {string} what @param {number} [ms]
  * @returns {Promise<T>}
  */
 export async function until(check, what, ms = 10_000) {
   const end = Date.now() + ms;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
