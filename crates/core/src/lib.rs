@@ -24,6 +24,7 @@ pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod rate;
+mod replay;
 pub mod services;
 pub mod session;
 pub mod typing;
