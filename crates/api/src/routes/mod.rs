@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod conversations;
+pub mod events;
 pub mod live;
 pub mod messages;
 pub mod ops;
