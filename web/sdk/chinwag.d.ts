@@ -229,6 +229,60 @@ export class IndexedDBStorage {
     /** @param {string} key @param {any} value */
     setMeta(key: string, value: any): Promise<void>;
 }
+/**
+ * The server-sent events fallback behind a WebSocket's surface (`send`, `close`, `onmessage`,
+ * `onclose`, `readyState`), so `SocketLink` drives both the same way. Events come down
+ * `GET /v1/events` (read with `fetch`, so the token can go in a header, in browsers and Node);
+ * requests go up as the equivalent REST calls and their answers come back as the reply frames a
+ * WebSocket would send. The stream's `event: close` becomes `onclose` with its code and reason.
+ */
+export class EventStreamSocket {
+    /**
+     * @param {{url: string, token: string | null, resume: ResumeRequest, fetch: typeof fetch}} opts
+     * `url` is the server's HTTP base
+     */
+    constructor(opts: {
+        url: string;
+        token: string | null;
+        resume: ResumeRequest;
+        fetch: typeof fetch;
+    });
+    opts: {
+        url: string;
+        token: string | null;
+        resume: ResumeRequest;
+        fetch: typeof fetch;
+    };
+    readyState: number;
+    /** @type {((ev: {data: string}) => void) | null} */
+    onmessage: ((ev: {
+        data: string;
+    }) => void) | null;
+    /** @type {((ev: {code: number, reason: string}) => void) | null} */
+    onclose: ((ev: {
+        code: number;
+        reason: string;
+    }) => void) | null;
+    /** @type {(() => void) | null} */
+    onopen: (() => void) | null;
+    /** @type {(() => void) | null} */
+    onerror: (() => void) | null;
+    abort: AbortController;
+    closed: boolean;
+    /** @returns {Record<string, string>} */
+    headers(): Record<string, string>;
+    run(): Promise<void>;
+    /** @param {number} code @param {string} reason */
+    end(code: number, reason: string): void;
+    close(): void;
+    /** A client frame, answered through REST. @param {string} text */
+    send(text: string): void;
+    /** @param {any} frame */
+    reply(frame: any): void;
+    /** @param {any} f a client frame @returns {Promise<any>} the reply frame without `id` */
+    rest(f: any): Promise<any>;
+}
+/** @typedef {'websocket' | 'sse' | 'auto'} Transport */
 /** @typedef {'connecting' | 'connected' | 'offline' | 'unauthenticated' | 'closed'} LinkState */
 /**
  * @typedef {{positions: {conversation_id: string, seq: number}[], since?: number}} ResumeRequest
@@ -246,7 +300,8 @@ export class SocketLink extends Emitter {
      * @param {{url: string, WebSocket?: any, token: (opts: {refresh: boolean}) => Promise<string | null>,
      *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
      *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
-     *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number}} opts
+     *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
+     *   transport?: Transport, fetch?: typeof fetch}} opts
      */
     constructor(opts: {
         url: string;
@@ -267,6 +322,8 @@ export class SocketLink extends Emitter {
         pingTimeoutMs?: number;
         requestTimeoutMs?: number;
         random?: () => number;
+        transport?: Transport;
+        fetch?: typeof fetch;
     });
     opts: {
         url: string;
@@ -287,8 +344,14 @@ export class SocketLink extends Emitter {
         pingTimeoutMs?: number;
         requestTimeoutMs?: number;
         random?: () => number;
+        transport?: Transport;
+        fetch?: typeof fetch;
     };
     WebSocket: any;
+    /** The transport in use: `sse` when asked for, or after WebSocket kept failing (`auto`). */
+    sse: boolean;
+    /** WebSocket attempts in a row that never opened (`auto` switches to SSE after two). */
+    unopened: number;
     wsUrl: string;
     /** @type {any} */
     ws: any;
@@ -314,6 +377,8 @@ export class SocketLink extends Emitter {
     authed: boolean;
     /** @type {any} */
     user: any;
+    /** Whether the current connection opened (a WebSocket that never opens may be blocked). */
+    opened: boolean;
     /** Request ids whose `resumed` reply is still to come. @type {Set<number>} */
     resumingWith: Set<number>;
     /** The token provider gave no token: the browser's session cookie authenticates. */
@@ -367,7 +432,7 @@ export class SocketLink extends Emitter {
  *   name?: string, backoff?: {baseMs?: number, maxMs?: number},
  *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
  *   pingTimeoutMs?: number, requestTimeoutMs?: number, sendDeadlineMs?: number,
- *   typingThrottleMs?: number, typingIdleMs?: number,
+ *   typingThrottleMs?: number, typingIdleMs?: number, transport?: Transport,
  *   cache?: {maxConversations?: number, maxMessages?: number, ttlMs?: number},
  *   random?: () => number}} ClientOptions
  */
@@ -611,6 +676,7 @@ export type Storage = {
     getMeta(key: string): Promise<any>;
     setMeta(key: string, value: any): Promise<void>;
 };
+export type Transport = "websocket" | "sse" | "auto";
 export type LinkState = "connecting" | "connected" | "offline" | "unauthenticated" | "closed";
 export type ResumeRequest = {
     positions: {
@@ -664,6 +730,7 @@ export type ClientOptions = {
     sendDeadlineMs?: number;
     typingThrottleMs?: number;
     typingIdleMs?: number;
+    transport?: Transport;
     cache?: {
         maxConversations?: number;
         maxMessages?: number;

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { ChinwagClient, MemoryStorage } from '../sdk/chinwag.js';
+import { ChinwagClient, EventStreamSocket, MemoryStorage } from '../sdk/chinwag.js';
 import { startServer, login, until } from './server.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -185,4 +185,72 @@ test('a server restart closes with 1012 and the client comes back by itself', as
   } finally {
     await own.dispose();
   }
+});
+
+test('over server-sent events: messages both ways, resume after a cut, states', async () => {
+  const alice = await connect('alice');
+  const bob = await connect('bob', { extra: { transport: 'sse', backoff: { baseMs: 1_500, maxMs: 1_500 }, random: () => 0.99 } });
+  const link = /** @type {any} */ (bob.client.link);
+  assert.equal(link.sse, true);
+  assert.ok(link.ws instanceof EventStreamSocket);
+  const conv = direct(alice.client);
+
+  // Down: alice's message arrives on bob's stream; up: bob's reply goes through REST.
+  const a1 = await alice.client.send(conv, 'over the stream?');
+  await until(() => bob.seen.message.some((e) => e.message.client_msg_id === a1), 'bob receives over SSE');
+  // Bob's SDK confirms delivery (POST …/received), so alice sees ✓✓.
+  const mine = await until(() => alice.client.thread(conv).find((m) => m.client_msg_id === a1 && !('pending' in m)), 'acked');
+  await until(() => alice.client.statusOf(mine) === 'delivered', 'delivered through the REST receipt');
+  const b1 = await bob.client.send(conv, 'yes, over REST');
+  await until(() => bob.seen.messageState.some((s) => s.client_msg_id === b1 && s.state !== 'sending'), 'acked through REST');
+  await until(() => alice.seen.message.some((e) => e.message.client_msg_id === b1), 'alice receives it');
+  // Replying moved bob's read position past alice's message.
+  assert.equal(alice.client.statusOf(mine), 'read');
+  const s = await until(() => bob.seen.state.find((e) => e.state === 'connected' && e.latencyMs !== null), 'latency over REST');
+  assert.ok(s.latencyMs >= 0);
+
+  // The stream is cut; what alice sends meanwhile is replayed once, in order.
+  const resumedBefore = bob.seen.resumed.length;
+  link.ws.end(1006, 'cut by the test');
+  /** @type {string[]} */
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push(await alice.client.send(conv, `while cut ${i}`));
+  await until(() => bob.seen.resumed.length > resumedBefore, 'resumed over SSE');
+  await until(() => ids.every((id) => bob.seen.message.some((e) => e.message.client_msg_id === id)), 'missed ones arrive');
+  const seqs = bob.seen.message.filter((e) => ids.includes(e.message.client_msg_id)).map((e) => e.message.seq);
+  assert.equal(seqs.length, 3);
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  assert.equal(bob.seen.resumed[bob.seen.resumed.length - 1].recovered, true);
+});
+
+test('auto transport falls back to server-sent events when WebSocket is blocked', async () => {
+  /** A WebSocket that a proxy refuses: it never opens. */
+  class Blocked {
+    constructor() {
+      /** @type {any} */ this.onclose = null;
+      /** @type {any} */ this.onopen = null;
+      /** @type {any} */ this.onmessage = null;
+      /** @type {any} */ this.onerror = null;
+      this.readyState = 0;
+      setTimeout(() => this.onclose?.({ code: 1006, reason: '' }), 5);
+    }
+    send() {}
+    close() {}
+  }
+  const { token } = await login(server.url, 'carol');
+  const carol = new ChinwagClient({
+    url: server.url, token, WebSocket: Blocked, storage: new MemoryStorage(), shareAcrossTabs: false,
+    backoff: { baseMs: 20, maxMs: 50 },
+  });
+  clients.push(carol);
+  await carol.start();
+  await until(() => carol.state === 'connected', 'connected over SSE');
+  assert.equal(/** @type {any} */ (carol.link).sse, true);
+  await carol.loadConversations();
+  const group = carol.conversationList().find((c) => c.kind === 'group');
+  assert.ok(group);
+  const id = await carol.send(group.id, 'hello from behind a proxy');
+  await until(() => carol.outbox.size === 0, 'acked');
+  const page = await carol.loadHistory(group.id);
+  assert.ok(page.messages.some((m) => m.client_msg_id === id));
 });
