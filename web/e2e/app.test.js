@@ -173,6 +173,61 @@ test('two users chat: badges, receipts, typing', async () => {
   }
 });
 
+test('older messages load on scroll up; new ones scroll down only when at the bottom', async () => {
+  const { token } = await (await fetch(`${server.url}/v1/accounts/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'alice', password: 'chinwag-demo' }),
+  })).json();
+  const list = await (await fetch(`${server.url}/v1/conversations`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const group = list.conversations.find((/** @type {any} */ c) => c.kind === 'group');
+  /** @param {string} body */
+  const post = async (body) => {
+    const r = await fetch(`${server.url}/v1/conversations/${group.id}/messages`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ client_msg_id: `scroll-${body}`, body }),
+    });
+    assert.equal(r.status, 201);
+  };
+  for (let i = 1; i <= 70; i++) await post(`history ${i}`);
+  const c = await newContext();
+  try {
+    const carol = await signIn(c.context, 'carol');
+    await carol.getByRole('button', { name: /^Welcome to Chinwag/ }).click();
+    await carol.locator('.bubble', { hasText: 'history 70' }).waitFor();
+    const count = () => carol.locator('.bubble').count();
+    assert.equal(await count(), 50, 'the newest page');
+    const box = carol.locator('#messages');
+    const atBottom = () => box.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40);
+    assert.ok(await atBottom(), 'opens at the newest message');
+
+    await box.evaluate((el) => { el.scrollTop = 0; });
+    await carol.waitForFunction(() => document.querySelectorAll('.bubble').length > 50);
+    await carol.locator('.bubble .body', { hasText: /^history 1$/ }).waitFor();
+    assert.equal(await atBottom(), false);
+    // Reading old messages: a new one does not pull the view down.
+    const top = await box.evaluate((el) => el.scrollTop);
+    await post('while reading');
+    await carol.locator('.bubble', { hasText: 'while reading' }).waitFor({ state: 'attached' });
+    assert.ok(Math.abs((await box.evaluate((el) => el.scrollTop)) - top) < 400, 'the view stayed where it was');
+    assert.equal(await atBottom(), false);
+    // At the bottom it follows.
+    await box.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await carol.waitForFunction(() => {
+      const el = /** @type {HTMLElement} */ (document.getElementById('messages'));
+      return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    });
+    await post('at the bottom');
+    await carol.locator('.bubble', { hasText: 'at the bottom' }).waitFor();
+    await carol.waitForFunction(() => {
+      const el = /** @type {HTMLElement} */ (document.getElementById('messages'));
+      return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    });
+    assert.deepEqual(c.problems, []);
+  } finally {
+    await c.context.close();
+  }
+});
+
 test('offline: messages queue, survive a reload, and arrive after coming back', async () => {
   const a = await newContext();
   const b = await newContext();

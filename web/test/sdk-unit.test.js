@@ -256,3 +256,39 @@ test('the outbox persists across clients and a send without connection stays que
   assert.equal(b.thread('conv')[0].client_msg_id, id);
   b.stop();
 });
+
+test('a refused send fails, a retry sends it again with the same id, a silent server fails it at the deadline', async () => {
+  FakeSocket.all = [];
+  const client = new ChinwagClient({
+    url: 'http://chinwag.test', token: 'tok', WebSocket: FakeSocket, storage: new MemoryStorage(),
+    shareAcrossTabs: false, sendDeadlineMs: 100, pingIntervalMs: 60_000,
+  });
+  /** @type {string[]} */
+  const states = [];
+  client.on('messageState', (s) => states.push(s.state));
+  await client.start();
+  await tick();
+  const ws = FakeSocket.all[0];
+  authenticate(ws);
+  assert.equal(client.state, 'connected');
+
+  const id = await client.send('conv', 'x'.repeat(10));
+  const first = ws.sent.find((f) => f.type === 'send');
+  assert.equal(first.client_msg_id, id);
+  ws.reply({ type: 'error', id: first.id, error: { code: 'too_large', message: 'body too large' } });
+  await tick();
+  assert.deepEqual(states, ['sending', 'failed']);
+  assert.equal(client.pendingCount(), 1, 'a failed message stays for retry or discard');
+  assert.equal(client.statusOf(client.thread('conv')[0]), 'failed');
+
+  await client.retry(id);
+  const again = ws.sent.filter((f) => f.type === 'send');
+  assert.equal(again.length, 2);
+  assert.equal(again[1].client_msg_id, id, 'the same idempotency key');
+  // No answer at all: failed after the deadline.
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(states, ['sending', 'failed', 'sending', 'failed']);
+  await client.discard(id);
+  assert.equal(client.pendingCount(), 0);
+  client.stop();
+});
