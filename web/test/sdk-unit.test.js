@@ -292,3 +292,28 @@ test('a refused send fails, a retry sends it again with the same id, a silent se
   assert.equal(client.pendingCount(), 0);
   client.stop();
 });
+
+test('resumed says recovered when the replay was whole, resynced when state had to be dropped', async () => {
+  const client = new ChinwagClient({ url: 'http://chinwag.test', token: 'tok', WebSocket: FakeSocket, storage: new MemoryStorage(), shareAcrossTabs: false });
+  /** @type {any[]} */
+  const signals = [];
+  client.on('resumed', (r) => signals.push(r));
+  client.cache.put('far', [msg('far', 1), msg('far', 2)]);
+  client.positions.set('far', 2);
+  client.positions.set('gone', 7);
+  await client.onResumed({ cursor: 5, conversations: [{ conversation_id: 'a', from_seq: 3, to_seq: 9, last_seq: 9, complete: true }], unavailable: [] });
+  assert.deepEqual([signals[0].recovered, signals[0].resynced], [true, false]);
+  assert.equal(client.cursor, 5);
+
+  // Far behind (more missed than the cache holds) and a conversation no longer available.
+  await client.onResumed({
+    cursor: 6,
+    conversations: [{ conversation_id: 'far', from_seq: 2, to_seq: 1002, last_seq: 50_000, complete: false }],
+    unavailable: ['gone'],
+  });
+  assert.deepEqual([signals[1].recovered, signals[1].resynced], [false, true]);
+  assert.deepEqual(client.cache.messages('far'), [], 'the stale window is dropped');
+  assert.equal(client.positions.get('far'), 50_000, 'and the device starts again from the newest');
+  assert.equal(client.positions.has('gone'), false);
+  assert.deepEqual(signals[1].unavailable, ['gone']);
+});
