@@ -19,4 +19,4 @@ bash scripts/autobahn.sh --port "$port" --url "ws://127.0.0.1:$port/v1/echo" -- 
   bash -c "exec '$binary' serve --enable-echo --listen 127.0.0.1:\$AUTOBAHN_PORT --data-dir '$data_dir' --log warn"
 
 echo "== JavaScript SDK and web app (Node, headless Chromium) against chinwag serve"
-CHINWAG_BIN="$(realpath "$binary")" bash scripts/web-test.sh
+TEST_CHINWAG_BINARY="$(realpath "$binary")" bash scripts/web-test.sh

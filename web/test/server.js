@@ -1,6 +1,6 @@
 // The real `chinwag` binary on an ephemeral port with a temporary data directory and `--demo`,
-// for the SDK and browser tests. Build it first (`cargo build -p chinwag`); `CHINWAG_BIN`
-// overrides where it is looked for.
+// for the SDK and browser tests. Build it first (`cargo build -p chinwag`); `TEST_CHINWAG_BINARY`
+// overrides where it is looked for (not a `CHINWAG_*` name: the server reads those as settings).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function binaryPath() {
-  if (process.env.CHINWAG_BIN) return process.env.CHINWAG_BIN;
+  if (process.env.TEST_CHINWAG_BINARY) return process.env.TEST_CHINWAG_BINARY;
   const target = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
   return join(target, 'debug', 'chinwag');
 }
