@@ -246,7 +246,7 @@ test('offline: messages queue, survive a reload, and arrive after coming back', 
       await alice.getByLabel('Message', { exact: true }).press('Enter');
     }
     await alice.locator('#offline-banner', { hasText: '2 messages queued' }).waitFor();
-    assert.equal(await alice.locator('.bubble.own[data-state="sending"]').count(), 2);
+    await alice.waitForFunction(() => document.querySelectorAll('.bubble.own[data-state="sending"]').length === 2);
     await alice.screenshot({ path: join(shots, 'offline-queue.png') });
 
     // A reload while offline keeps the queue (IndexedDB) and the conversation.
