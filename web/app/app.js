@@ -116,6 +116,9 @@ async function start(user) {
   c.on('receipt', () => queueRender());
   c.on('typing', (e) => { if (e.conversation_id === openId) renderTyping(); });
   c.on('unauthenticated', () => {
+    // Stop this client (it holds the tabs' leader lock), so the next sign-in starts afresh.
+    c.stop();
+    if (client === c) client = null;
     localStorage.removeItem(USER_KEY);
     showLogin('Your session ended; sign in again.');
   });
