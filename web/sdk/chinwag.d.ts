@@ -301,7 +301,8 @@ export class SocketLink extends Emitter {
      *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
      *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
      *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
-     *   transport?: Transport, fetch?: typeof fetch}} opts
+     *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} opts
+     * `sessionAlive` (cookie authentication): whether the session cookie is still accepted
      */
     constructor(opts: {
         url: string;
@@ -324,6 +325,7 @@ export class SocketLink extends Emitter {
         random?: () => number;
         transport?: Transport;
         fetch?: typeof fetch;
+        sessionAlive?: () => Promise<boolean>;
     });
     opts: {
         url: string;
@@ -346,6 +348,7 @@ export class SocketLink extends Emitter {
         random?: () => number;
         transport?: Transport;
         fetch?: typeof fetch;
+        sessionAlive?: () => Promise<boolean>;
     };
     WebSocket: any;
     /** The transport in use: `sse` when asked for, or after WebSocket kept failing (`auto`). */
@@ -379,6 +382,8 @@ export class SocketLink extends Emitter {
     user: any;
     /** Whether the current connection opened (a WebSocket that never opens may be blocked). */
     opened: boolean;
+    /** @type {any} the check for a cookie session that did not authenticate the upgrade */
+    authWait: any;
     /** Request ids whose `resumed` reply is still to come. @type {Set<number>} */
     resumingWith: Set<number>;
     /** The token provider gave no token: the browser's session cookie authenticates. */

@@ -658,7 +658,8 @@ export class SocketLink extends Emitter {
    *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
    *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
    *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
-   *   transport?: Transport, fetch?: typeof fetch}} opts
+   *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} opts
+   * `sessionAlive` (cookie authentication): whether the session cookie is still accepted
    */
   constructor(opts) {
     super();
@@ -694,6 +695,8 @@ export class SocketLink extends Emitter {
     this.user = null;
     /** Whether the current connection opened (a WebSocket that never opens may be blocked). */
     this.opened = false;
+    /** @type {any} the check for a cookie session that did not authenticate the upgrade */
+    this.authWait = null;
     /** Request ids whose `resumed` reply is still to come. @type {Set<number>} */
     this.resumingWith = new Set();
     /** The token provider gave no token: the browser's session cookie authenticates. */
@@ -786,6 +789,21 @@ export class SocketLink extends Emitter {
       if (token && !this.sse) {
         this.resumingWith.add(this.nextId);
         this.request({ type: 'auth', token, resume: this.opts.resume() }, true).catch(() => {});
+      }
+      if (!token && !this.sse && this.opts.sessionAlive) {
+        // With a valid cookie `authed` comes at once; without one the server would wait for an
+        // `auth` frame until its timeout. Ask whether the session still exists instead.
+        const alive = this.opts.sessionAlive;
+        clearTimeout(this.authWait);
+        this.authWait = setTimeout(async () => {
+          if (this.ws !== ws || this.authed) return;
+          if (await alive().catch(() => true)) return;
+          if (this.ws !== ws || this.authed) return;
+          this.stopped = true;
+          this.closeSocket(CloseCode.NORMAL, 'session ended');
+          this.onClosed(CloseCode.NORMAL, '');
+          this.setState('unauthenticated', { error: new ChinwagError('unauthenticated', 'the session cookie is no longer accepted') });
+        }, 2_000);
       }
     };
     ws.onmessage = (/** @type {any} */ ev) => {
@@ -909,6 +927,7 @@ export class SocketLink extends Emitter {
   /** @param {number} code @param {string} reason */
   onClosed(code, reason) {
     clearInterval(this.pingTimer);
+    clearTimeout(this.authWait);
     for (const [, w] of this.pending) {
       clearTimeout(w.timer);
       w.reject(new ChinwagError('offline', 'connection closed'));
@@ -1223,6 +1242,10 @@ export class ChinwagClient extends Emitter {
       random: this.options.random,
       transport: this.options.transport ?? 'auto',
       fetch: this.options.fetch,
+      sessionAlive: async () => {
+        const res = await this.fetch(`${this.url}/v1/me`, { credentials: 'same-origin' });
+        return res.status !== 401;
+      },
     });
     this.attach(link);
     this.emit('leader', { leader: true });
