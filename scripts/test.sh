@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: every crate's unit and integration tests (real servers on ephemeral
 # ports, real WebSocket clients, the real binary killed with SIGKILL), the storage conformance
-# suite, and the Autobahn WebSocket conformance cases against `chinwag serve --enable-echo`.
+# suite, the Autobahn WebSocket conformance cases against `chinwag serve --enable-echo`, and the
+# JavaScript SDK and web app against the real binary (scripts/web-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ trap 'rm -rf "$data_dir"' EXIT
 port="${AUTOBAHN_PORT:-9301}"
 bash scripts/autobahn.sh --port "$port" --url "ws://127.0.0.1:$port/v1/echo" -- \
   bash -c "exec '$binary' serve --enable-echo --listen 127.0.0.1:\$AUTOBAHN_PORT --data-dir '$data_dir' --log warn"
+
+echo "== JavaScript SDK and web app (Node, headless Chromium) against chinwag serve"
+TEST_CHINWAG_BINARY="$(realpath "$binary")" bash scripts/web-test.sh

@@ -1,9 +1,11 @@
 //! Chinwag's HTTP surface.
 //!
 //! # Layout
-//! - [`app`]: the router: REST under `/v1`, the WebSocket upgrade at `/v1/ws`, the server API
+//! - [`app`]: the router: REST under `/v1`, the WebSocket upgrade at `/v1/ws` (and its events as
+//!   server-sent events at `/v1/events`), the server API
 //!   under `/v1/server`, and `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`; built from
-//!   [`ROUTES`], the list that `openapi.json` documents.
+//!   [`ROUTES`], the list that `openapi.json` documents; the web app and the JavaScript SDK
+//!   (`routes/web.rs`, files embedded in the binary) behind the fallback.
 //! - [`serve`]: runs the router on a listener the caller bound, until the shutdown token fires,
 //!   then drains sessions.
 //! - `error`: the one error shape and extractors that produce it; `request_id`: ids on every
@@ -34,7 +36,7 @@ pub use routes::ops::OPENAPI;
 pub use state::{ApiOptions, AppState};
 
 use crate::error::ApiError;
-use crate::routes::{accounts, conversations, live, messages, ops, server_api, ws};
+use crate::routes::{accounts, conversations, events, live, messages, ops, server_api, web, ws};
 
 /// Every route [`app`] serves, as `(method, path)`. The path is in axum's `{param}` syntax, which
 /// is also OpenAPI's. `app` registers routes only through `RouteTable`, which refuses a pair that
@@ -67,6 +69,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/server/conversations/{id}/messages"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/ws"),
+    ("GET", "/v1/events"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -106,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .add("POST", "/v1/server/conversations/{id}/messages", server_api::send)
         .add("GET", "/v1/openapi.json", ops::openapi)
         .add("GET", "/v1/ws", ws::upgrade)
+        .add("GET", "/v1/events", events::stream)
         .add("GET", "/healthz", ops::healthz)
         .add("GET", "/readyz", ops::readyz)
         .add("GET", "/metrics", ops::metrics);
@@ -116,7 +120,7 @@ pub fn app(state: AppState) -> Router {
         .finish()
         // After the routes: axum gives it to the routes that exist when it is set.
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
+        .fallback(web::asset_or_not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(axum::middleware::from_fn(request_id::middleware))
@@ -166,10 +170,6 @@ impl RouteTable {
         }
         self.router
     }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 /// `405` with axum's `Allow` header, in the one error shape.

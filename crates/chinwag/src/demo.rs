@@ -75,6 +75,10 @@ pub async fn seed(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
     }
     println!("demo users: alice, bob, carol (password: {PASSWORD})");
     println!(
+        "web app: open http://{listen}/ and sign in as alice; in a second window (a private one, \
+         or another browser) as bob"
+    );
+    println!(
         "log in:  curl -s -X POST http://{listen}/v1/accounts/login -H 'content-type: application/json' \\"
     );
     println!("           -d '{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}'");

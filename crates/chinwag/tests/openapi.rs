@@ -233,6 +233,7 @@ fn the_document_is_openapi_3_1_and_self_consistent() {
         } else if path.starts_with("/v1/conversations")
             || path == "/v1/me"
             || path == "/v1/presence"
+            || path == "/v1/events"
         {
             ["bearerAuth", "sessionCookie"].into()
         } else if path == "/v1/ws" {

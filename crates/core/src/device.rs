@@ -52,6 +52,15 @@ impl ConversationFrames {
         Self { conversation, frames, first_seq, last_seq }
     }
 
+    /// Each frame of `bytes` on its own, with its message seq (0 for other events): for a
+    /// transport that must handle frames one by one (the event stream).
+    pub fn split<'a>(&'a self, bytes: &'a Bytes) -> impl Iterator<Item = (Bytes, Seq)> + 'a {
+        let starts = std::iter::once(0).chain(self.frames.iter().map(|&(end, _)| end as usize));
+        starts
+            .zip(self.frames.iter())
+            .map(|(start, &(end, seq))| (bytes.slice(start..end as usize), seq))
+    }
+
     /// The parts of `bytes` to write for a device that already has every message up to `have`:
     /// the whole buffer when nothing is stale, otherwise slices without the stale messages.
     pub fn fresh_parts(&self, bytes: &Bytes, have: Seq, into: &mut Vec<Bytes>) {
@@ -301,6 +310,15 @@ mod tests {
         assert_eq!(parts(5), ["bbcccc"]);
         assert_eq!(parts(6), ["bb"], "the receipt is always delivered");
         assert_eq!(parts(9), ["bb"]);
+        let split: Vec<(Bytes, Seq)> = layout.split(&bytes).collect();
+        assert_eq!(
+            split,
+            [
+                (Bytes::from_static(b"aaa"), 5),
+                (Bytes::from_static(b"bb"), 0),
+                (Bytes::from_static(b"cccc"), 6)
+            ]
+        );
         let only_events = ConversationFrames::new("c".into(), Box::new([(2, 0), (5, 0)]));
         let mut v = Vec::new();
         only_events.fresh_parts(&bytes, 100, &mut v);

@@ -7,6 +7,8 @@
 //! - [`hub`]: this node's devices and the routing of broker events to them.
 //! - [`device`]: a device's bounded outbound queue and its overflow rule (G5).
 //! - [`session`]: one WebSocket connection: authenticate, resume, then requests and live events.
+//! - [`event_stream`]: the same events as server-sent events, for networks that block WebSocket;
+//!   `replay` is the resume replay both share.
 //! - [`typing`]: typing indicators that expire on the server.
 //! - [`auth`], [`limits`], [`rate`], [`metrics`], [`error`]: identity, limits, rate limiting,
 //!   Prometheus metrics, and the service error type.
@@ -18,12 +20,14 @@
 pub mod auth;
 pub mod device;
 pub mod error;
+pub mod event_stream;
 pub mod fanout;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod rate;
+mod replay;
 pub mod services;
 pub mod session;
 pub mod typing;

@@ -16,12 +16,9 @@ use bytes::Bytes;
 use chinwag_proto::PROTOCOL_VERSION;
 use chinwag_proto::close::{self, CloseCode};
 use chinwag_proto::error::ErrorCode;
-use chinwag_proto::frames::{
-    ClientFrame, ConnectionLimits, ResumeRequest, ResumedConversation, ServerFrame,
-};
+use chinwag_proto::frames::{ClientFrame, ConnectionLimits, ResumeRequest, ServerFrame};
 use chinwag_proto::ids::{ConversationId, RequestId, Seq};
-use chinwag_proto::model::Message;
-use chinwag_store::{HistoryRange, Receipt};
+use chinwag_store::Receipt;
 use chinwag_ws::{WebSocket, WsError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout};
@@ -41,8 +38,6 @@ const WRITE_BATCH: usize = 256;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Advised wait after `too_many_connections`.
 const TOO_MANY_RETRY_MS: u64 = 5_000;
-/// Messages read from the store per replay page.
-const REPLAY_PAGE: u32 = 200;
 
 /// Serve one upgraded connection until it closes. `pre_auth` is set when a session cookie
 /// authenticated the upgrade.
@@ -537,103 +532,14 @@ where
         }
     }
 
-    /// Replay what the device missed (G4), then reply `resumed`.
+    /// Replay what the device missed (G4), then reply `resumed` (`replay.rs`, shared with the
+    /// event stream).
     async fn resume(&mut self, id: Option<RequestId>, req: ResumeRequest) -> Flow {
         let services = self.node.services.clone();
         let who = self.principal.clone();
-        let plan = match services.resume_plan(&who, &req).await {
-            Ok(p) => p,
-            Err(e) => return self.write(ServerFrame::Error { id, error: e.to_body() }).await,
-        };
-        let cap = services.limits.resume_max_messages;
-        let mut results = Vec::with_capacity(plan.items.len());
-        for item in plan.items {
-            if item.new {
-                match services.get_conversation(&who, &item.conversation_id).await {
-                    Ok(conversation) => {
-                        let flow = self.write(ServerFrame::Conversation { conversation }).await;
-                        if !matches!(flow, Flow::Continue) {
-                            return flow;
-                        }
-                    }
-                    // Left between the plan and now: nothing to replay.
-                    Err(_) => continue,
-                }
-            }
-            let mut at = item.from_seq;
-            let mut count = 0u32;
-            loop {
-                let page = match services
-                    .store
-                    .history(
-                        &who.tenant,
-                        &item.conversation_id,
-                        HistoryRange::After(at),
-                        REPLAY_PAGE.min(cap - count),
-                    )
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let e = ServiceError::from(e);
-                        return self.write(ServerFrame::Error { id, error: e.to_body() }).await;
-                    }
-                };
-                let Some(last) = page.messages.last() else { break };
-                at = last.seq;
-                count += page.messages.len() as u32;
-                let flow = self.write_replay(page.messages).await;
-                if !matches!(flow, Flow::Continue) {
-                    return flow;
-                }
-                if !page.has_more || count >= cap || at >= item.last_seq {
-                    break;
-                }
-            }
-            results.push(ResumedConversation {
-                conversation_id: item.conversation_id,
-                from_seq: item.from_seq,
-                to_seq: at,
-                last_seq: item.last_seq,
-                complete: at >= item.last_seq,
-            });
-        }
-        // Current watermarks of every resumed conversation, so that no message state is stale.
-        let mut known: Vec<ConversationId> = Vec::new();
-        for c in req
-            .positions
-            .iter()
-            .map(|p| &p.conversation_id)
-            .chain(results.iter().map(|r| &r.conversation_id))
-        {
-            if !plan.unavailable.contains(c) && !known.contains(c) {
-                known.push(c.clone());
-            }
-        }
-        for c in known {
-            let Ok(frames) = services.receipts(&who, &c).await else { continue };
-            let flow = self.write_frames(frames.iter().map(encode_frame).collect()).await;
-            if !matches!(flow, Flow::Continue) {
-                return flow;
-            }
-        }
-        self.write(ServerFrame::Resumed {
-            id,
-            conversations: results,
-            unavailable: plan.unavailable,
-            cursor: plan.cursor,
-        })
-        .await
-    }
-
-    async fn write_replay(&mut self, messages: Vec<Message>) -> Flow {
-        let mut frames = Vec::with_capacity(messages.len());
-        for m in messages {
-            let top = self.sent.entry(m.conversation_id.clone()).or_insert(0);
-            *top = (*top).max(m.seq);
-            frames.push(encode_frame(&ServerFrame::Message { message: m }));
-        }
-        self.write_frames(frames).await
+        let mut target = WsReplay { session: self, flow: Flow::Continue };
+        crate::replay::replay(&services, &who, id, req, &mut target).await;
+        target.flow
     }
 
     /// Write what was queued, and anything queued meanwhile, in one write: without the
@@ -717,6 +623,28 @@ where
         // Free the backlog now: memory stays bounded while the close is attempted.
         self.rx.discard();
         Flow::Close(close::SLOW_CONSUMER, String::new())
+    }
+}
+
+/// The session as a replay target: writes go to the socket; the first failure is kept as the
+/// session's next step.
+struct WsReplay<'a, S> {
+    session: &'a mut Session<S>,
+    flow: Flow,
+}
+
+impl<S> crate::replay::ReplayTarget for WsReplay<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn write(&mut self, frames: Vec<Bytes>) -> bool {
+        self.flow = self.session.write_frames(frames).await;
+        matches!(self.flow, Flow::Continue)
+    }
+
+    fn note_sent(&mut self, conversation: &ConversationId, seq: Seq) {
+        let top = self.session.sent.entry(conversation.clone()).or_insert(0);
+        *top = (*top).max(seq);
     }
 }
 
