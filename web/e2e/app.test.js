@@ -1,35 +1,26 @@
 // The web app in headless Chromium against the real `chinwag` binary: two users chat, typing,
 // receipts and unread badges; offline queueing that survives a reload; one WebSocket shared by
 // two tabs. Saves screenshots of the main views to docs/screenshots/.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { startServer, until } from '../test/server.js';
+import { useServerAndBrowser } from './harness.js';
+import { until } from '../test/server.js';
 
 const shots = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
 const WAIT = 15_000;
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
+/** @type {import('./harness.js').Server} */
 let server;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('./harness.js').Browser} */
 let browser;
 
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    timeout: 30_000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
+before(() => mkdirSync(shots, { recursive: true }));
+useServerAndBrowser((s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** @param {import('playwright-core').BrowserContextOptions} [opts] */

@@ -1,28 +1,18 @@
 // The web app on a network that blocks WebSocket: the SDK falls back to server-sent events for
 // events and REST for requests, and two users still chat with receipts and typing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { startServer } from '../test/server.js';
+import { useServerAndBrowser } from './harness.js';
 
 const WAIT = 15_000;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
+/** @type {import('./harness.js').Server} */
 let server;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('./harness.js').Browser} */
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    timeout: 30_000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
+useServerAndBrowser((s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** @param {string} user @param {boolean} blockWebSocket */

@@ -1,26 +1,16 @@
 // The web app with the keyboard only: sign in, pick a conversation, write, send, go back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { startServer } from '../test/server.js';
+import { useServerAndBrowser } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
+/** @type {import('./harness.js').Server} */
 let server;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('./harness.js').Browser} */
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    timeout: 30_000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
+useServerAndBrowser((s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** The element that has focus, described. @param {import('playwright-core').Page} page */

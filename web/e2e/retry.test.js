@@ -1,27 +1,18 @@
 // A message the server refuses shows as failed with a Retry button; retrying after the cause is
 // gone sends it (with the same client_msg_id).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { startServer, login } from '../test/server.js';
+import { useServerAndBrowser } from './harness.js';
+import { login } from '../test/server.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
+/** @type {import('./harness.js').Server} */
 let server;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('./harness.js').Browser} */
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    timeout: 30_000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
+useServerAndBrowser((s, b) => {
+  server = s;
+  browser = b;
 });
 
 test('a refused message fails, and Retry sends it once the cause is gone', async () => {

@@ -1,27 +1,17 @@
 // A session that ends (the cookie is gone) brings the app back to sign-in within seconds, and
 // signing in again in the same tab connects again.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { startServer } from '../test/server.js';
+import { useServerAndBrowser } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
+/** @type {import('./harness.js').Server} */
 let server;
-/** @type {import('playwright-core').Browser} */
+/** @type {import('./harness.js').Browser} */
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    timeout: 30_000,
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
+useServerAndBrowser((s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** @param {import('playwright-core').Page} page */
