@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chinwag_client::backoff::BackoffPolicy;
 use chinwag_client::{Client, ClientConfig, Event, MessageState};
-use chinwag_testkit::{ChildServer, Proxy, mint_token};
+use chinwag_testkit::{ChildServer, Proxy, create_conversation, mint_token};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -41,17 +41,13 @@ async fn three_clients_exchange_2000_messages_through_sigkills_and_cut_connectio
     for u in USERS {
         tokens.push(mint_token(&http, &server.url(""), u, Some(3_600)).await);
     }
-    let created: Value = http
-        .post(server.url("/v1/conversations"))
-        .bearer_auth(&tokens[0])
-        .json(&json!({"kind": "group", "members": ["ben", "cy"], "title": "chaos"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let conv = create_conversation(
+        &http,
+        &server.url(""),
+        &tokens[0],
+        json!({"kind": "group", "members": ["ben", "cy"], "title": "chaos"}),
+    )
+    .await;
     proxy.set_cut_after(Some((Duration::from_millis(100), Duration::from_millis(700))));
 
     let mut clients = Vec::new();

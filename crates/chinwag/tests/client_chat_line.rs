@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{ChatProcess, ChildServer};
+use chinwag_testkit::{ChatProcess, ChildServer, create_conversation};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
@@ -31,17 +31,13 @@ async fn two_terminals_see_typing_receipts_unread_counts_and_quality() {
             token = r["token"].as_str().unwrap().to_owned();
         }
     }
-    let created: Value = http
-        .post(server.url("/v1/conversations"))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "direct", "members": ["bob"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let conv = create_conversation(
+        &http,
+        &server.url(""),
+        &token,
+        json!({"kind": "direct", "members": ["bob"]}),
+    )
+    .await;
 
     let start = |user: &str| {
         let state = states.path().join(format!("{user}.db"));

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chinwag_testkit::{ChatProcess, ChildServer, Proxy};
+use chinwag_testkit::{ChatProcess, ChildServer, Proxy, create_conversation};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
@@ -47,17 +47,9 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
             token = r["token"].as_str().expect("token").to_owned();
         }
     }
-    let created: Value = http
-        .post(format!("{base}/v1/conversations"))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "direct", "members": ["bob"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let conv =
+        create_conversation(&http, &base, &token, json!({"kind": "direct", "members": ["bob"]}))
+            .await;
 
     server.kill();
     let mut first = chat(&base, &state, Some(&conv));

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chinwag_testkit::{ChildServer, TestServer, mint_token};
+use chinwag_testkit::{ChildServer, TestServer, create_conversation, mint_token};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -96,17 +96,13 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
     let base = server.url("");
     let owner = mint(&http, &base, "owner").await;
     let senders: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
-    let created: Value = http
-        .post(server.url("/v1/conversations"))
-        .bearer_auth(&owner)
-        .json(&json!({"kind": "group", "members": senders}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conv = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let conv = create_conversation(
+        &http,
+        &server.url(""),
+        &owner,
+        json!({"kind": "group", "members": senders}),
+    )
+    .await;
 
     let mut acked: HashMap<String, (u64, String)> = HashMap::new();
     let mut in_flight = Vec::new();

@@ -30,7 +30,7 @@ pub use child::ChildServer;
 pub use client::{Closed, WsClient};
 pub use handshake::{Ws, open_with_headers, refused_status, silent_peer};
 pub use proxy::Proxy;
-pub use rest::{Auth, Reply, mint_token};
+pub use rest::{Auth, Reply, create_conversation, mint_token};
 pub use server::{API_KEY, TOKEN_SECRET, TestServer};
 
 /// Default wait for anything a test expects to happen.

@@ -134,3 +134,24 @@ pub async fn mint_token(
         .expect("token body");
     r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
 }
+
+/// Create a conversation over REST at `base` (a server's root URL) as the holder of `token`;
+/// `body` is the request (`kind`, `members`, ...). Returns the new conversation's id.
+pub async fn create_conversation(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: Value,
+) -> String {
+    let r: Value = http
+        .post(format!("{base}/v1/conversations"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("conversation request")
+        .json()
+        .await
+        .expect("conversation body");
+    r["conversation"]["id"].as_str().unwrap_or_else(|| panic!("no conversation in {r}")).to_owned()
+}
