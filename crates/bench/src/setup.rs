@@ -186,3 +186,34 @@ pub async fn open_many(
     }
     Opened { conns, failed, first_error, elapsed: started.elapsed() }
 }
+
+/// Each user's token when the target is Chinwag; peers take none.
+pub fn room_tokens(
+    common: &Common,
+    target: Target,
+    users: &[String],
+) -> anyhow::Result<Vec<Option<String>>> {
+    match target {
+        Target::Chinwag => users.iter().map(|u| token(&common.token_secret, u).map(Some)).collect(),
+        _ => Ok(vec![None; users.len()]),
+    }
+}
+
+/// One connection per token into `room`; fails unless every connection opened.
+pub async fn open_room(
+    common: &Common,
+    target: Target,
+    room: &str,
+    tokens: &[Option<String>],
+) -> anyhow::Result<Opened> {
+    let n = tokens.len();
+    let opened = open_many(common, n, |_| target.path(room), |i| tokens[i].clone()).await;
+    if opened.failed > 0 {
+        bail!(
+            "{} of {n} connections failed to open: {}",
+            opened.failed,
+            opened.first_error.unwrap_or_default()
+        );
+    }
+    Ok(opened)
+}

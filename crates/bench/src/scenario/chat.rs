@@ -151,13 +151,7 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
             .chain((0..n / 2).map(|j| format!("{prefix}-d{j}")))
             .collect()
     };
-    let tokens: Vec<Option<String>> = match target {
-        Target::Chinwag => users
-            .iter()
-            .map(|u| setup::token(&common.token_secret, u).map(Some))
-            .collect::<Result<_, _>>()?,
-        _ => vec![None; n],
-    };
+    let tokens = setup::room_tokens(common, target, &users)?;
     let path = |i: usize| target.path(&format!("{},{}", ids[i / g], ids[groups + i / 2]));
     let opened = setup::open_many(common, n, path, |i| tokens[i].clone()).await;
     if opened.failed > 0 {

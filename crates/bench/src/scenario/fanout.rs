@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::json;
@@ -144,21 +143,8 @@ async fn run_async(args: FanoutArgs) -> anyhow::Result<serde_json::Value> {
         }
         _ => format!("{prefix}-room"),
     };
-    let secret = common.token_secret.clone();
-    let tokens: Vec<Option<String>> = match target {
-        Target::Chinwag => {
-            users.iter().map(|u| setup::token(&secret, u).map(Some)).collect::<Result<_, _>>()?
-        }
-        _ => vec![None; n],
-    };
-    let opened = setup::open_many(common, n, |_| target.path(&room), |i| tokens[i].clone()).await;
-    if opened.failed > 0 {
-        bail!(
-            "{} of {n} connections failed to open: {}",
-            opened.failed,
-            opened.first_error.unwrap_or_default()
-        );
-    }
+    let tokens = setup::room_tokens(common, target, &users)?;
+    let opened = setup::open_room(common, target, &room, &tokens).await?;
     eprintln!(
         "fanout {}: {n} members connected in {:.1} s",
         common.label(),

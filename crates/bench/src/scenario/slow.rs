@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::json;
@@ -153,21 +152,8 @@ async fn run_async(args: SlowArgs) -> anyhow::Result<serde_json::Value> {
         }
         _ => format!("{prefix}-room"),
     };
-    let tokens: Vec<Option<String>> = match target {
-        Target::Chinwag => users
-            .iter()
-            .map(|u| setup::token(&common.token_secret, u).map(Some))
-            .collect::<Result<_, _>>()?,
-        _ => vec![None; n],
-    };
-    let opened = setup::open_many(common, n, |_| target.path(&room), |i| tokens[i].clone()).await;
-    if opened.failed > 0 {
-        bail!(
-            "{} of {n} connections failed to open: {}",
-            opened.failed,
-            opened.first_error.unwrap_or_default()
-        );
-    }
+    let tokens = setup::room_tokens(common, target, &users)?;
+    let opened = setup::open_room(common, target, &room, &tokens).await?;
     eprintln!(
         "slow {}: {n} members connected in {:.1} s; {slow_n} of them will stop reading",
         common.label(),

@@ -104,13 +104,7 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
     }
     // The two rooms of member i: (index into room_ids of a, of b).
     let rooms_of = |i: usize| (2 * (i / g), 2 * (i % rooms_per_family) + 1);
-    let tokens: Vec<Option<String>> = match target {
-        Target::Chinwag => users
-            .iter()
-            .map(|u| setup::token(&common.token_secret, u).map(Some))
-            .collect::<Result<_, _>>()?,
-        _ => vec![None; n],
-    };
+    let tokens = setup::room_tokens(common, target, &users)?;
     let path = |i: usize| target.path(&format!("a{},b{}", i / g, i % rooms_per_family));
     let opened = setup::open_many(common, n, path, |i| tokens[i].clone()).await;
     if opened.failed > 0 {
