@@ -76,6 +76,9 @@ async fn resume_learns_new_conversations_and_caps_long_replays() {
     let mut alice = server.connect("alice").await;
     send_n(&mut alice, &known, "k", 120).await;
     let mut bob = server.connect("bob").await;
+    // The last fan-out window of alice's burst may reach bob live; the test is about what the
+    // resume replays.
+    bob.settle(std::time::Duration::from_millis(300)).await;
     let r = bob.request(json!({"type": "resume", "positions": [{"conversation_id": known, "seq": 0}], "since": 0})).await;
     // The reply comes after the replay; the replay stopped at the cap.
     assert_eq!(r["type"], "resumed", "{r}");

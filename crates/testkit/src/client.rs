@@ -148,6 +148,17 @@ impl WsClient {
         .await
     }
 
+    /// Take every frame until none arrives for `quiet`; returns them. A connection opened right
+    /// after a burst may still get that burst's last fan-out window live: call this first when
+    /// a test needs to see what a later request brings, and nothing before it.
+    pub async fn settle(&mut self, quiet: std::time::Duration) -> Vec<Value> {
+        let mut taken = Vec::new();
+        while let Ok(Some(v)) = self.try_recv(quiet).await {
+            taken.push(v);
+        }
+        taken
+    }
+
     /// Collect `message` events until `n` have arrived (other frames are dropped).
     pub async fn messages(&mut self, n: usize) -> Vec<Value> {
         let mut out = Vec::with_capacity(n);
