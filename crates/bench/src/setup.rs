@@ -187,6 +187,30 @@ pub async fn open_many(
     Opened { conns, failed, first_error, elapsed: started.elapsed() }
 }
 
+/// One room holding all `users`: for Chinwag a group conversation owned by the first (created
+/// over REST, its id returned), for peers a room name derived from `prefix`.
+pub async fn one_room(
+    common: &Common,
+    target: Target,
+    prefix: &str,
+    users: &[String],
+) -> anyhow::Result<String> {
+    match target {
+        Target::Chinwag => {
+            let (owner, others) = users.split_first().context("a room needs a member")?;
+            let ids = create_groups(
+                common.addr,
+                &common.token_secret,
+                vec![(owner.clone(), others.to_vec())],
+                1,
+            )
+            .await?;
+            ids.into_iter().next().context("no conversation created")
+        }
+        _ => Ok(format!("{prefix}-room")),
+    }
+}
+
 /// Each user's token when the target is Chinwag; peers take none.
 pub fn room_tokens(
     common: &Common,

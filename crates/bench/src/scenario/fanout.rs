@@ -129,20 +129,7 @@ async fn run_async(args: FanoutArgs) -> anyhow::Result<serde_json::Value> {
     let n = args.members.max(1);
     let prefix = setup::run_prefix();
     let users: Vec<String> = (0..n).map(|i| format!("{prefix}-m{i}")).collect();
-    let room = match target {
-        Target::Chinwag => {
-            let others = users[1..].to_vec();
-            let ids = setup::create_groups(
-                common.addr,
-                &common.token_secret,
-                vec![(users[0].clone(), others)],
-                1,
-            )
-            .await?;
-            ids[0].clone()
-        }
-        _ => format!("{prefix}-room"),
-    };
+    let room = setup::one_room(common, target, &prefix, &users).await?;
     let tokens = setup::room_tokens(common, target, &users)?;
     let opened = setup::open_room(common, target, &room, &tokens).await?;
     eprintln!(

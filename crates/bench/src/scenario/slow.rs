@@ -139,19 +139,7 @@ async fn run_async(args: SlowArgs) -> anyhow::Result<serde_json::Value> {
     let slow_n = ((n as f64 * args.slow_pct / 100.0).ceil() as usize).clamp(1, n - publishers);
     let prefix = setup::run_prefix();
     let users: Vec<String> = (0..n).map(|i| format!("{prefix}-w{i}")).collect();
-    let room = match target {
-        Target::Chinwag => {
-            let ids = setup::create_groups(
-                common.addr,
-                &common.token_secret,
-                vec![(users[0].clone(), users[1..].to_vec())],
-                1,
-            )
-            .await?;
-            ids[0].clone()
-        }
-        _ => format!("{prefix}-room"),
-    };
+    let room = setup::one_room(common, target, &prefix, &users).await?;
     let tokens = setup::room_tokens(common, target, &users)?;
     let opened = setup::open_room(common, target, &room, &tokens).await?;
     eprintln!(
