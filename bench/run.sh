@@ -25,7 +25,7 @@
 # synchronous=NORMAL. All traffic stays on 127.0.0.x; every load step is bounded in time.
 #
 # Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
-# PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,500,1000,2000 msg/s),
+# PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,300,500,1000,2000 msg/s),
 # CHAT_RATES (default 2000,5000,10000 sends/s), SLOW_RATE_<target> (the slow scenario's publish
 # rate per target, msg/s; see slow_rate below), IDLE_N (default 10000; above 19000 the
 # generator runs as several processes, IDLE_PROCS of them, default 4),
@@ -75,7 +75,7 @@ if [ "$quick" = 1 ]; then
   CHAT_ARGS=(--users 1000 --warmup-secs 2 --secs 5)
   CHAT_RATE_LIST=${CHAT_RATES:-500}
 else
-  FANOUT_ARGS=(--members 1000 --rates "${FANOUT_RATES:-100,200,500,1000,2000}" --step-secs 5)
+  FANOUT_ARGS=(--members 1000 --rates "${FANOUT_RATES:-100,200,300,500,1000,2000}" --step-secs 5)
   PAYLOAD_ARGS=(--members 1000 --rates 200 --step-secs 5)
   IDLE_N=10000
   DURABLE_ARGS=(--senders 200 --window 4 --secs 10 --warmup-secs 2)
