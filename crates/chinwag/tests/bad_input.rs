@@ -181,7 +181,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
         assert_usable(&mut alice, shown).await;
     }
     alice.send_binary(vec![0xff, 0x00, 0x13, 0x37]).await;
-    let reply = alice.recv().await;
+    let reply = next_reply(&mut alice).await;
     assert_eq!(
         (&reply["error"]["code"], &reply["id"]),
         (&json!("malformed"), &Value::Null),
@@ -206,7 +206,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
         alice.send_text(junk[i % junk.len()]).await;
     }
     for i in 0..200 {
-        let reply = alice.recv().await;
+        let reply = next_reply(&mut alice).await;
         assert_eq!(reply["type"], "error", "garbage #{i}: {reply}");
     }
     assert_usable(&mut alice, "200 garbage frames").await;
