@@ -10,7 +10,8 @@
 #                     bench/summarize.py reports the median
 #   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload,slow,storm,chat
 #                     (default all of them)
-#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,ws,uws,socketio,socketioxide
+#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,chinwag-mem,ws,uws,socketio,
+#                     socketioxide
 #                     (default chinwag,ws,uws,socketio,socketioxide; durable runs for chinwag*
 #                     only)
 #   --quick           short steps and small counts, to check the harness (not for publishing)
@@ -22,7 +23,9 @@
 # waiting up to IDLE_WAIT_SECS, and the measured busy share is stored with every result;
 # compression and TLS are off everywhere; Chinwag runs with persistence on (SQLite WAL,
 # synchronous=FULL) and raised rate limits (see docs/benchmarks.md), `chinwag-nosync` with
-# synchronous=NORMAL. All traffic stays on 127.0.0.x; every load step is bounded in time.
+# synchronous=NORMAL, `chinwag-mem` with synchronous=NORMAL and its data directory on tmpfs
+# (/dev/shm: persistence off in effect, the SQLite work still done). All traffic stays on
+# 127.0.0.x; every load step is bounded in time.
 #
 # Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
 # PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,300,500,1000,2000 msg/s),
@@ -155,7 +158,7 @@ SERVER_PID=""
 DATA_DIR=""
 port_of() {
   local p
-  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
+  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; chinwag-mem) p=18082 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
   echo $((p + ${PORT_OFFSET:-0}))
 }
 protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socketio ;; *) echo "$1" ;; esac; }
@@ -169,10 +172,11 @@ start_server() {
     exit 1
   fi
   case "$target" in
-    chinwag|chinwag-nosync)
-      DATA_DIR=$(mktemp -d /tmp/chinwag-bench-data.XXXXXX)
-      local sync=true
-      [ "$target" = chinwag-nosync ] && sync=false
+    chinwag|chinwag-nosync|chinwag-mem)
+      local sync=true base=/tmp
+      [ "$target" != chinwag ] && sync=false
+      [ "$target" = chinwag-mem ] && base=/dev/shm
+      DATA_DIR=$(mktemp -d "$base/chinwag-bench-data.XXXXXX")
       CHINWAG_AUTH__TOKEN_SECRET="$SECRET" \
       CHINWAG_LOG=warn \
       CHINWAG_LIMITS__REQUESTS_PER_SECOND=1000000 \

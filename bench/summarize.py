@@ -10,8 +10,8 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = ["chinwag", "chinwag-nosync", "uws", "ws", "socketio", "socketioxide"]
-COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd",
+ORDER = ["chinwag", "chinwag-nosync", "chinwag-mem", "uws", "ws", "socketio", "socketioxide"]
+COLORS = {"chinwag": "#d62728", "chinwag-nosync": "#ff9896", "chinwag-mem": "#e377c2", "uws": "#1f77b4", "ws": "#2ca02c", "socketio": "#9467bd",
           "socketioxide": "#8c564b"}
 
 
@@ -375,7 +375,7 @@ def main():
 
     chat = load(d / "chat.jsonl")
     if chat:
-        md.append("### Chat: direct and group conversations, reconnect churn (Chinwag with persistence on)\n")
+        md.append("### Chat: direct and group conversations, reconnect churn\n")
         md.append("Peers run it as rooms and reconnect without resume; gaps, duplicates and \"behind\" are Chinwag's `seq` checks (– for peers).\n")
         md.append("| server | sends/s | deliveries/s | delivered | p50 | p99 | p99.9 | max | server µs/delivery | server CPU | reconnects | reconnect p99 | gaps | duplicates | behind after drain | generator CPU |")
         md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
