@@ -223,15 +223,14 @@ pub fn room_tokens(
     }
 }
 
-/// One connection per token into `room`; fails unless every connection opened.
-pub async fn open_room(
+/// [`open_many`], failing unless every connection opened.
+pub async fn open_all(
     common: &Common,
-    target: Target,
-    room: &str,
-    tokens: &[Option<String>],
+    n: usize,
+    path: impl Fn(usize) -> String,
+    token: impl Fn(usize) -> Option<String>,
 ) -> anyhow::Result<Opened> {
-    let n = tokens.len();
-    let opened = open_many(common, n, |_| target.path(room), |i| tokens[i].clone()).await;
+    let opened = open_many(common, n, path, token).await;
     if opened.failed > 0 {
         bail!(
             "{} of {n} connections failed to open: {}",
@@ -240,4 +239,14 @@ pub async fn open_room(
         );
     }
     Ok(opened)
+}
+
+/// One connection per token into `room`; fails unless every connection opened.
+pub async fn open_room(
+    common: &Common,
+    target: Target,
+    room: &str,
+    tokens: &[Option<String>],
+) -> anyhow::Result<Opened> {
+    open_all(common, tokens.len(), |_| target.path(room), |i| tokens[i].clone()).await
 }

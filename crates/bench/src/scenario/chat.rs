@@ -24,7 +24,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::json;
@@ -153,14 +152,7 @@ async fn run_async(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
     };
     let tokens = setup::room_tokens(common, target, &users)?;
     let path = |i: usize| target.path(&format!("{},{}", ids[i / g], ids[groups + i / 2]));
-    let opened = setup::open_many(common, n, path, |i| tokens[i].clone()).await;
-    if opened.failed > 0 {
-        bail!(
-            "{} of {n} connections failed to open: {}",
-            opened.failed,
-            opened.first_error.unwrap_or_default()
-        );
-    }
+    let opened = setup::open_all(common, n, path, |i| tokens[i].clone()).await?;
     eprintln!("chat: {n} users connected in {:.1} s", opened.elapsed.as_secs_f64());
     let shared = Rc::new(RefCell::new(Shared {
         stage: Stage::Warmup,

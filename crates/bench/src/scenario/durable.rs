@@ -78,15 +78,8 @@ async fn run_async(args: DurableArgs) -> anyhow::Result<serde_json::Value> {
     let tokens: Vec<String> =
         users.iter().map(|u| setup::token(&common.token_secret, u)).collect::<Result<_, _>>()?;
     let opened =
-        setup::open_many(common, n, |_| Target::Chinwag.path(""), |i| Some(tokens[i].clone()))
-            .await;
-    if opened.failed > 0 {
-        bail!(
-            "{} of {n} connections failed to open: {}",
-            opened.failed,
-            opened.first_error.unwrap_or_default()
-        );
-    }
+        setup::open_all(common, n, |_| Target::Chinwag.path(""), |i| Some(tokens[i].clone()))
+            .await?;
     let shared = Rc::new(RefCell::new(Shared {
         measuring: false,
         stopped: false,

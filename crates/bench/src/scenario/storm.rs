@@ -106,14 +106,7 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
     let rooms_of = |i: usize| (2 * (i / g), 2 * (i % rooms_per_family) + 1);
     let tokens = setup::room_tokens(common, target, &users)?;
     let path = |i: usize| target.path(&format!("a{},b{}", i / g, i % rooms_per_family));
-    let opened = setup::open_many(common, n, path, |i| tokens[i].clone()).await;
-    if opened.failed > 0 {
-        bail!(
-            "{} of {n} connections failed to open: {}",
-            opened.failed,
-            opened.first_error.unwrap_or_default()
-        );
-    }
+    let opened = setup::open_all(common, n, path, |i| tokens[i].clone()).await?;
     eprintln!(
         "storm {}: {n} clients live in {:.1} s; dropping them all",
         common.label(),
