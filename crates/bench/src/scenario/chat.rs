@@ -108,6 +108,32 @@ struct Shared {
     ended: HashMap<String, u64>,
 }
 
+impl Shared {
+    /// Takes `seq` into a conversation's track, adding any gap or duplicate to the totals;
+    /// whether it is new.
+    fn see(&mut self, track: &mut SeqTrack, seq: u64) -> bool {
+        let (gaps, dups) = (track.gaps, track.dups);
+        let new = track.see(seq);
+        self.gaps += track.gaps - gaps;
+        self.dups += track.dups - dups;
+        new
+    }
+
+    /// Counts a new delivery of a message sent in phase `step` (0 warm-up, 1 measured; later
+    /// phases are not counted), live or replayed, and its latency in the measured phase.
+    fn count(&mut self, step: u64, sent_us: u64, now: u64, replay: bool) {
+        let Ok(p @ 0..=1) = usize::try_from(step) else { return };
+        self.delivered[p] += 1;
+        if replay {
+            self.replayed[p] += 1;
+        }
+        if p == 1 {
+            let h = if replay { &mut self.replay_hist } else { &mut self.live_hist };
+            latency::record(h, sent_us, now);
+        }
+    }
+}
+
 pub fn run(args: ChatArgs) -> anyhow::Result<serde_json::Value> {
     crate::run_local(run_async(args))
 }
@@ -520,26 +546,11 @@ impl User {
             b"message" => {
                 let Some((conv, seq)) = chinwag::message_position(payload) else { return };
                 let Some(k) = self.convs.iter().position(|c| c.as_bytes() == conv) else { return };
-                let t = &mut self.tracks[k];
-                let (gaps, dups) = (t.gaps, t.dups);
-                let new = t.see(seq);
-                s.gaps += t.gaps - gaps;
-                s.dups += t.dups - dups;
-                if !new {
+                if !s.see(&mut self.tracks[k], seq) {
                     return;
                 }
                 let Some(stamp) = Target::Chinwag.stamp(payload) else { return };
-                let p = stamp.step as usize;
-                if p < 2 {
-                    s.delivered[p] += 1;
-                    if replay {
-                        s.replayed[p] += 1;
-                    }
-                    if p == 1 {
-                        let h = if replay { &mut s.replay_hist } else { &mut s.live_hist };
-                        latency::record(h, stamp.sent_us, now);
-                    }
-                }
+                s.count(u64::from(stamp.step), stamp.sent_us, now, replay);
             }
             b"ack" => {
                 s.acks += 1;
@@ -666,14 +677,7 @@ impl User {
         match self.target.classify(payload) {
             Kind::Message => {
                 let Some(stamp) = self.target.stamp(payload) else { return };
-                let p = stamp.step as usize;
-                if p < 2 {
-                    let mut s = shared.borrow_mut();
-                    s.delivered[p] += 1;
-                    if p == 1 {
-                        latency::record(&mut s.live_hist, stamp.sent_us, now);
-                    }
-                }
+                shared.borrow_mut().count(u64::from(stamp.step), stamp.sent_us, now, false);
             }
             Kind::EnginePing => crate::frame::encode_masked(out, crate::frame::OP_TEXT, b"3"),
             _ => {}
@@ -690,22 +694,11 @@ impl User {
         now: u64,
     ) {
         let mut s = shared.borrow_mut();
-        let t = &mut self.tracks[k];
-        let (gaps, dups) = (t.gaps, t.dups);
-        let new = t.see(seq);
-        s.gaps += t.gaps - gaps;
-        s.dups += t.dups - dups;
-        if !new {
+        if !s.see(&mut self.tracks[k], seq) {
             return;
         }
         let Some((sent_us, n)) = scan::leading_u64(body) else { return };
         let Some((step, _)) = body.get(n + 1..).and_then(scan::leading_u64) else { return };
-        if step < 2 {
-            s.delivered[step as usize] += 1;
-            s.replayed[step as usize] += 1;
-            if step == 1 {
-                latency::record(&mut s.replay_hist, sent_us, now);
-            }
-        }
+        s.count(step, sent_us, now, true);
     }
 }
