@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for User {
     ) -> Result<Self, Self::Rejection> {
         let services = &state.node.services;
         let principal = match bearer(parts) {
-            Some(token) => services.auth.verify(token)?,
+            Some(token) => services.auth().verify(token)?,
             None => {
                 let Some(token) = cookie(parts, SESSION_COOKIE) else {
                     return Err(ApiError::new(
@@ -39,7 +39,7 @@ impl FromRequestParts<AppState> for User {
                 if parts.method != Method::GET && !origin_ok(parts, state) {
                     return Err(ApiError::new(ErrorCode::Forbidden, "origin not allowed"));
                 }
-                services.auth.verify(token)?
+                services.auth().verify(token)?
             }
         };
         services.check_user_rate(&principal)?;
@@ -59,7 +59,7 @@ impl FromRequestParts<AppState> for ServerKey {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        match key.and_then(|k| state.node.services.auth.verify_api_key(k)) {
+        match key.and_then(|k| state.node.services.auth().verify_api_key(k)) {
             Some(tenant) => Ok(Self(tenant)),
             None => {
                 Err(ApiError::new(ErrorCode::Unauthenticated, "a valid `X-Api-Key` is required"))
@@ -92,7 +92,7 @@ pub fn origin_ok(parts: &Parts, state: &AppState) -> bool {
         None => true,
         Some(o) => {
             let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            o.to_str().is_ok_and(|o| state.node.services.auth.origin_allowed(o, host))
+            o.to_str().is_ok_and(|o| state.node.services.auth().origin_allowed(o, host))
         }
     }
 }

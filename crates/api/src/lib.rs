@@ -81,7 +81,7 @@ pub const TEST_ROUTES: &[(&str, &str)] = &[("GET", "/v1/echo")];
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.node.services.limits.max_http_body_bytes;
+    let body_limit = state.node.services.limits().max_http_body_bytes;
     let mut routes = RouteTable::default()
         .add("POST", "/v1/accounts/register", accounts::register)
         .add("POST", "/v1/accounts/login", accounts::login)
@@ -185,7 +185,7 @@ async fn count_requests(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    state.node.services.metrics.http_requests.inc();
+    state.node.services.metrics().http_requests.inc();
     next.run(req).await
 }
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chinwag_proto::ids::{TenantId, UserId};
+use chinwag_proto::ids::{DeviceId, TenantId, UserId};
 use parking_lot::Mutex;
 
 /// A node incarnation: leases of an older epoch of the same node are dead.
@@ -31,11 +31,11 @@ pub struct Transition {
 /// network service keep a local view and sync in the background.
 pub trait Presence: Send + Sync + 'static {
     /// A device connected (or renewed); `true` if its user just came online.
-    fn connect(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) -> bool;
+    fn connect(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) -> bool;
     /// Extend a device's lease.
-    fn renew(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration);
+    fn renew(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration);
     /// A device disconnected; `true` if its user just went offline.
-    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: u64) -> bool;
+    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool;
     fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool;
     /// Drop expired leases; returns the users who went offline because of it.
     fn expire(&self) -> Vec<Transition>;
@@ -43,7 +43,7 @@ pub trait Presence: Send + Sync + 'static {
 
 /// A user's leases: (device, expiry, the node epoch that granted it). A list, not a map: a user
 /// has few devices, and one per idle connection is memory that every connection pays for.
-type Leases = Vec<(u64, Instant, NodeEpoch)>;
+type Leases = Vec<(DeviceId, Instant, NodeEpoch)>;
 
 /// Single-node presence: leases in a map.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ impl MemoryPresence {
 }
 
 impl Presence for MemoryPresence {
-    fn connect(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) -> bool {
+    fn connect(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) -> bool {
         let mut leases = self.leases.lock();
         let devices = leases.entry((tenant.clone(), user.clone())).or_default();
         let was_online = !devices.is_empty();
@@ -92,7 +92,7 @@ impl Presence for MemoryPresence {
         !was_online
     }
 
-    fn renew(&self, tenant: &TenantId, user: &UserId, device: u64, ttl: Duration) {
+    fn renew(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) {
         let mut leases = self.leases.lock();
         if let Some(lease) = leases
             .get_mut(&(tenant.clone(), user.clone()))
@@ -102,7 +102,7 @@ impl Presence for MemoryPresence {
         }
     }
 
-    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: u64) -> bool {
+    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool {
         let mut leases = self.leases.lock();
         let key = (tenant.clone(), user.clone());
         let Some(devices) = leases.get_mut(&key) else { return false };
@@ -134,12 +134,12 @@ mod tests {
         let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
         let (t, u) = (TenantId::from("t"), UserId::from("u"));
         let ttl = Duration::from_secs(10);
-        assert!(p.connect(&t, &u, 1, ttl), "first device: online");
-        assert!(!p.connect(&t, &u, 2, ttl), "second device: already online");
-        assert!(!p.disconnect(&t, &u, 1), "one device left: still online");
+        assert!(p.connect(&t, &u, DeviceId(1), ttl), "first device: online");
+        assert!(!p.connect(&t, &u, DeviceId(2), ttl), "second device: already online");
+        assert!(!p.disconnect(&t, &u, DeviceId(1)), "one device left: still online");
         assert!(p.is_online(&t, &u));
-        assert!(p.disconnect(&t, &u, 2), "last device: offline");
-        assert!(!p.disconnect(&t, &u, 2), "twice is nothing");
+        assert!(p.disconnect(&t, &u, DeviceId(2)), "last device: offline");
+        assert!(!p.disconnect(&t, &u, DeviceId(2)), "twice is nothing");
         assert!(!p.is_online(&t, &u));
     }
 
@@ -147,15 +147,15 @@ mod tests {
     fn unrenewed_leases_expire() {
         let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
         let (t, u, v) = (TenantId::from("t"), UserId::from("u"), UserId::from("v"));
-        p.connect(&t, &u, 1, Duration::from_secs(5));
-        p.connect(&t, &v, 2, Duration::from_secs(60));
+        p.connect(&t, &u, DeviceId(1), Duration::from_secs(5));
+        p.connect(&t, &v, DeviceId(2), Duration::from_secs(60));
         let later = Instant::now() + Duration::from_secs(6);
         assert_eq!(
             p.expire_at(later),
             [Transition { tenant: t.clone(), user: u.clone(), online: false }]
         );
         assert!(!p.is_online(&t, &u) && p.is_online(&t, &v));
-        p.renew(&t, &v, 2, Duration::from_secs(1));
+        p.renew(&t, &v, DeviceId(2), Duration::from_secs(1));
         assert_eq!(p.expire_at(Instant::now() + Duration::from_secs(2)).len(), 1);
     }
 }

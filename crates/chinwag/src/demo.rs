@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use chinwag_core::Node;
 use chinwag_core::auth::Principal;
-use chinwag_core::services::SendInput;
+use chinwag_proto::commands::SendMessage;
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::ids::TenantId;
 use chinwag_proto::model::ConversationKind;
@@ -61,7 +61,7 @@ pub async fn seed(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
             services
                 .send(
                     &as_user(who),
-                    SendInput {
+                    SendMessage {
                         conversation_id: conversation.clone(),
                         client_msg_id: format!("demo-{}", ulid::Ulid::new()).as_str().into(),
                         kind: None,

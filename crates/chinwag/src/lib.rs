@@ -22,7 +22,7 @@ use chinwag_broker::presence::{MemoryPresence, NodeEpoch, Presence};
 use chinwag_broker::{Broker, MemoryBroker};
 use chinwag_core::Node;
 use chinwag_core::auth::{AuthConfig, Authenticator};
-use chinwag_core::fanout::Fanout;
+use chinwag_core::commit_publisher::CommitPublisher;
 use chinwag_core::metrics::Metrics;
 use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
@@ -41,7 +41,7 @@ pub struct Backends {
 pub fn build(config: &Config) -> anyhow::Result<Backends> {
     let metrics = Arc::new(Metrics::new());
     let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
-    let sink = Arc::new(Fanout::new(broker.clone(), metrics.clone()));
+    let sink = Arc::new(CommitPublisher::new(broker.clone(), metrics.clone()));
     let options = SqliteOptions {
         synchronous_full: config.store.synchronous_full,
         max_batch: config.store.max_batch,
@@ -62,7 +62,8 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
     .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     // This process is one node; its epoch is its start time, so leases of an earlier run of the
     // same node can be told apart (and dropped) by a shared presence backend.
-    let epoch = NodeEpoch { node: rand::random(), epoch: chinwag_core::auth::now_millis() as u64 };
+    let epoch =
+        NodeEpoch { node: rand::random(), epoch: chinwag_proto::clock::now_millis() as u64 };
     let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
     let node = Node::new(store.clone(), broker, presence, auth, config.limits.clone(), metrics);
     Ok(Backends { node, store })

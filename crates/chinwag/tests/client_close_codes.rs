@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 fn short_lived(user: &str, secs: i64) -> String {
-    let exp = chinwag_core::auth::now_millis() / 1000 + secs;
+    let exp = chinwag_proto::clock::now_millis() / 1000 + secs;
     let claims = json!({"sub": user, "tenant": "default", "exp": exp, "iss": "chinwag"});
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

@@ -20,7 +20,7 @@ const OTHER_API_KEY: &str = "other-tenant-api-key-0123";
 const APP_SECRET: &str = "the-app-backends-own-secret-0123456789";
 
 fn now_secs() -> i64 {
-    chinwag_core::auth::now_millis() / 1000
+    chinwag_proto::clock::now_millis() / 1000
 }
 
 fn sign(alg: Algorithm, secret: &str, claims: Value) -> String {

@@ -34,7 +34,7 @@ async fn live_peers_are_kept_and_silent_ones_are_reaped() {
     // The live one is still there.
     let pong = alive.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong");
-    assert_eq!(server.node.services.hub.device_count(&"default".into(), &"bob".into()), 0);
+    assert_eq!(server.node.services.device_count(&"default".into(), &"bob".into()), 0);
     server.stop().await;
 }
 

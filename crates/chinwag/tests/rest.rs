@@ -64,9 +64,9 @@ async fn register_login_cookie_and_me() {
         server.call(Method::POST, "/v1/accounts/register", Auth::None, Some(creds.clone())).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["user"], json!({"id": "alice", "tenant": "default", "name": "Alice"}));
-    assert!(r.body["expires_at"].as_i64().unwrap() > chinwag_core::auth::now_millis());
+    assert!(r.body["expires_at"].as_i64().unwrap() > chinwag_proto::clock::now_millis());
     let account =
-        server.node.services.store.account_by_username(&"default".into(), "alice").await.unwrap();
+        server.node.services.store().account_by_username(&"default".into(), "alice").await.unwrap();
     assert!(
         account.unwrap().password_hash.starts_with("$argon2id$"),
         "passwords are stored as argon2id hashes"
@@ -635,7 +635,7 @@ async fn the_server_api_mints_tokens_and_sends_system_messages() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["user"], json!({"id": "zed", "tenant": "default", "name": "Zed"}));
-    let expires_in = r.body["expires_at"].as_i64().unwrap() - chinwag_core::auth::now_millis();
+    let expires_in = r.body["expires_at"].as_i64().unwrap() - chinwag_proto::clock::now_millis();
     assert!((590_000..=601_000).contains(&expires_in), "ttl_secs is honoured: {expires_in}");
     let zed_token = r.body["token"].as_str().unwrap().to_owned();
     let mut zed = WsClient::connect_as(&server.ws_url(), &zed_token, None).await;

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chinwag_proto::commands::{
+    DeleteMessage, EditMessage, GetHistory, MarkRead, QueryPresence, ReactToMessage, SaveDraft,
+    SendMessage, SetTyping,
+};
 use chinwag_proto::frames::{ClientFrame, ConnectionLimits, DraftState, ServerFrame, UserPresence};
 use chinwag_proto::ids::{ClientMsgId, ConversationId, Millis, Seq, UserId};
 use chinwag_proto::model::{Message, UserInfo};
@@ -284,15 +288,17 @@ impl Client {
                 return Err(SendError::Invalid(format!("kind `{kind}`: use a-z 0-9 _ - . (1-64)")));
             }
         }
-        let frame = ClientFrame::Send {
-            id: None,
-            conversation_id: m.conversation_id.clone(),
-            client_msg_id: client_msg_id.clone(),
-            kind: m.kind,
-            body: m.body,
-            payload: m.payload,
-            reply_to: m.reply_to,
-        };
+        let frame = ClientFrame::new(
+            None,
+            SendMessage {
+                conversation_id: m.conversation_id.clone(),
+                client_msg_id: client_msg_id.clone(),
+                kind: m.kind,
+                body: m.body,
+                payload: m.payload,
+                reply_to: m.reply_to,
+            },
+        );
         self.enqueue(client_msg_id, m.conversation_id, frame).await
     }
 
@@ -309,13 +315,15 @@ impl Client {
         if body.is_empty() {
             return Err(SendError::Invalid("an edit needs a non-empty body".into()));
         }
-        let frame = ClientFrame::Edit {
-            id: None,
-            conversation_id: conversation_id.clone(),
-            seq,
-            client_msg_id: key.clone(),
-            body,
-        };
+        let frame = ClientFrame::new(
+            None,
+            EditMessage {
+                conversation_id: conversation_id.clone(),
+                seq,
+                client_msg_id: key.clone(),
+                body,
+            },
+        );
         self.enqueue(key, conversation_id, frame).await
     }
 
@@ -326,12 +334,14 @@ impl Client {
         seq: Seq,
     ) -> Result<Outgoing, SendError> {
         let (conversation_id, key) = (conversation_id.into(), new_client_msg_id());
-        let frame = ClientFrame::Delete {
-            id: None,
-            conversation_id: conversation_id.clone(),
-            seq,
-            client_msg_id: key.clone(),
-        };
+        let frame = ClientFrame::new(
+            None,
+            DeleteMessage {
+                conversation_id: conversation_id.clone(),
+                seq,
+                client_msg_id: key.clone(),
+            },
+        );
         self.enqueue(key, conversation_id, frame).await
     }
 
@@ -348,14 +358,16 @@ impl Client {
         if emoji.is_empty() || emoji.len() > 64 {
             return Err(SendError::Invalid("emoji must be 1-64 bytes".into()));
         }
-        let frame = ClientFrame::React {
-            id: None,
-            conversation_id: conversation_id.clone(),
-            seq,
-            client_msg_id: key.clone(),
-            emoji,
-            add,
-        };
+        let frame = ClientFrame::new(
+            None,
+            ReactToMessage {
+                conversation_id: conversation_id.clone(),
+                seq,
+                client_msg_id: key.clone(),
+                emoji,
+                add,
+            },
+        );
         self.enqueue(key, conversation_id, frame).await
     }
 
@@ -371,7 +383,8 @@ impl Client {
             return Err(SendError::Closed);
         }
         let key = format!("read:{conversation_id}");
-        let frame = ClientFrame::Read { id: None, conversation_id: conversation_id.clone(), seq };
+        let frame =
+            ClientFrame::new(None, MarkRead { conversation_id: conversation_id.clone(), seq });
         let (now, deadline) = self.deadline();
         let shared = self.shared.clone();
         let entry = tokio::task::spawn_blocking(move || {
@@ -438,7 +451,7 @@ impl Client {
             }
         }
         let frame =
-            ClientFrame::Typing { id: None, conversation_id: conversation_id.clone(), typing };
+            ClientFrame::new(None, SetTyping { conversation_id: conversation_id.clone(), typing });
         let result = match self.request(frame).await? {
             ServerFrame::Ok { .. } => Ok(()),
             other => Err(unexpected(&other)),
@@ -476,13 +489,15 @@ impl Client {
         if query.before.is_some() && query.after.is_some() {
             return Err(RequestError::Invalid("give at most one of before and after".into()));
         }
-        let frame = ClientFrame::History {
-            id: None,
-            conversation_id: conversation_id.into(),
-            before: query.before,
-            after: query.after,
-            limit: query.limit,
-        };
+        let frame = ClientFrame::new(
+            None,
+            GetHistory {
+                conversation_id: conversation_id.into(),
+                before: query.before,
+                after: query.after,
+                limit: query.limit,
+            },
+        );
         match self.request(frame).await? {
             ServerFrame::History { messages, has_more, .. } => {
                 Ok(HistoryPage { messages, has_more })
@@ -493,7 +508,7 @@ impl Client {
 
     /// Online state and last seen of users who share a conversation with you.
     pub async fn presence(&self, users: Vec<UserId>) -> Result<Vec<UserPresence>, RequestError> {
-        match self.request(ClientFrame::Presence { id: None, users }).await? {
+        match self.request(ClientFrame::new(None, QueryPresence { users })).await? {
             ServerFrame::PresenceState { users, .. } => Ok(users),
             other => Err(unexpected(&other)),
         }
@@ -507,12 +522,10 @@ impl Client {
         version: u64,
         body: impl Into<String>,
     ) -> Result<DraftState, RequestError> {
-        let frame = ClientFrame::Draft {
-            id: None,
-            conversation_id: conversation_id.into(),
-            version,
-            body: body.into(),
-        };
+        let frame = ClientFrame::new(
+            None,
+            SaveDraft { conversation_id: conversation_id.into(), version, body: body.into() },
+        );
         match self.request(frame).await? {
             ServerFrame::DraftSaved { draft, .. } => Ok(draft),
             other => Err(unexpected(&other)),

@@ -12,8 +12,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chinwag_proto::close::{CloseCode, Reconnect};
+use chinwag_proto::commands::{Authenticate, GetHistory, MarkReceived, Ping};
 use chinwag_proto::error::{ErrorBody, ErrorCode};
-use chinwag_proto::frames::{ClientFrame, ResumeRequest, ResumedConversation, ServerFrame};
+use chinwag_proto::frames::{
+    ClientFrame, Request, ResumeRequest, ResumedConversation, ServerFrame,
+};
 use chinwag_proto::ids::{ConversationId, Millis, Seq, UserId};
 use chinwag_proto::model::{LIFECYCLE_KINDS, Message};
 use futures_util::{Sink, SinkExt, StreamExt};
@@ -337,11 +340,10 @@ impl Driver {
             Ok(Err(e)) => return Err(End::Lost(format!("connect: {e}"))),
             Ok(Ok((ws, _))) => ws,
         };
-        let auth = ClientFrame::Auth {
-            id: Some("auth".into()),
-            token,
-            resume: Some(self.resume_request()),
-        };
+        let auth = ClientFrame::new(
+            Some("auth".into()),
+            Authenticate { token, resume: Some(self.resume_request()) },
+        );
         let text = serde_json::to_string(&auth).unwrap_or_default();
         if let Err(e) = ws.send(WsMessage::text(text)).await {
             return Err(End::Lost(format!("sending auth: {e}")));
@@ -437,7 +439,7 @@ impl Driver {
                     self.refreshing = None;
                     match token {
                         Ok(token) => {
-                            let frame = ClientFrame::Auth { id: None, token, resume: None };
+                            let frame = ClientFrame::new(None, Authenticate { token, resume: None });
                             self.out.push_back(with_id(&frame, "auth-refresh"));
                         }
                         Err(e) => {
@@ -731,13 +733,15 @@ impl Driver {
         let limit =
             lock(&self.shared.session).as_ref().map(|s| s.limits.max_page_size).unwrap_or(200);
         let id = self.id("g");
-        let frame = ClientFrame::History {
-            id: None,
-            conversation_id: conversation.clone(),
-            before: None,
-            after: Some(after),
-            limit: Some(limit.clamp(1, 200)),
-        };
+        let frame = ClientFrame::new(
+            None,
+            GetHistory {
+                conversation_id: conversation.clone(),
+                before: None,
+                after: Some(after),
+                limit: Some(limit.clamp(1, 200)),
+            },
+        );
         self.out.push_back(with_id(&frame, &id));
         self.gap_fills.insert(id, conversation);
     }
@@ -801,7 +805,7 @@ impl Driver {
         if entry.priority == Priority::Control {
             return;
         }
-        if let (Some(seq), ClientFrame::Send { .. }) = (seq, &entry.frame) {
+        if let (Some(seq), ClientFrame { request: Request::Send(_), .. }) = (seq, &entry.frame) {
             self.tracker.track(&entry.conversation_id, seq, key.to_owned());
         }
         self.emit(Event::MessageState(MessageStatus {
@@ -924,7 +928,7 @@ impl Driver {
         self.next_id += 1;
         let n = self.next_id;
         self.pings.insert(n, Instant::now());
-        let frame = ClientFrame::Ping { id: None, ts: Some(now_millis()) };
+        let frame = ClientFrame::new(None, Ping { ts: Some(now_millis()) });
         self.out.push_back(with_id(&frame, &format!("p:{n}")));
         None
     }
@@ -966,7 +970,7 @@ impl Driver {
         self.reload().await;
         for (conversation_id, seq) in std::mem::take(&mut self.received) {
             let id = self.id("d");
-            let frame = ClientFrame::Received { id: None, conversation_id, seq };
+            let frame = ClientFrame::new(None, MarkReceived { conversation_id, seq });
             self.out.push_back(with_id(&frame, &id));
         }
         self.save_positions(false);

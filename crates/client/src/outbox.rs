@@ -362,17 +362,20 @@ fn decode(row: RawRow) -> Result<OutboxEntry, OutboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chinwag_proto::commands::{MarkRead, SendMessage};
 
     fn send(conv: &str, id: &str) -> ClientFrame {
-        ClientFrame::Send {
-            id: None,
-            conversation_id: conv.into(),
-            client_msg_id: id.into(),
-            kind: None,
-            body: format!("body of {id}"),
-            payload: None,
-            reply_to: None,
-        }
+        ClientFrame::new(
+            None,
+            SendMessage {
+                conversation_id: conv.into(),
+                client_msg_id: id.into(),
+                kind: None,
+                body: format!("body of {id}"),
+                payload: None,
+                reply_to: None,
+            },
+        )
     }
 
     #[test]
@@ -386,9 +389,9 @@ mod tests {
                 let id = format!("m{i}");
                 o.push(&id, &conv, Priority::Chat, &send("c", &id), 1, 100).unwrap();
             }
-            let read = ClientFrame::Read { id: None, conversation_id: conv.clone(), seq: 4 };
+            let read = ClientFrame::new(None, MarkRead { conversation_id: conv.clone(), seq: 4 });
             o.upsert_control("read:c", &conv, &read, 1, 100).unwrap();
-            let read = ClientFrame::Read { id: None, conversation_id: conv.clone(), seq: 5 };
+            let read = ClientFrame::new(None, MarkRead { conversation_id: conv.clone(), seq: 5 });
             o.upsert_control("read:c", &conv, &read, 1, 100).unwrap();
             assert!(o.remove("m1").unwrap());
             o.save_positions(&[Position { conversation_id: conv.clone(), seq: 7 }], Some(99))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
-use chinwag_core::device::{DeviceReceiver, device_queue};
+use chinwag_core::device_queue::{DeviceReceiver, device_queue};
 use chinwag_core::hub::Hub;
 use chinwag_core::metrics::Metrics;
 use chinwag_proto::ids::{ConversationId, TenantId, UserId};

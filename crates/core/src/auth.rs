@@ -9,8 +9,9 @@
 //!
 //! `alg: none` and any algorithm without a configured key are refused.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::ids::{Millis, TenantId, UserId};
 use chinwag_proto::model::UserInfo;
@@ -35,6 +36,16 @@ pub struct Principal {
 impl Principal {
     pub fn info(&self) -> UserInfo {
         UserInfo { id: self.user.clone(), tenant: self.tenant.clone(), name: self.name.clone() }
+    }
+
+    /// The credential's expiry as a timer deadline for a connection that must end then (far
+    /// away when it does not expire).
+    pub fn expiry_deadline(&self) -> tokio::time::Instant {
+        let left = match self.expires_at {
+            Some(at) => Duration::from_millis(at.saturating_sub(now_millis()).max(0) as u64),
+            None => Duration::from_secs(365 * 86_400),
+        };
+        tokio::time::Instant::now() + left
     }
 }
 
@@ -288,12 +299,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_millis() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    u64::try_from(now_millis() / 1000).unwrap_or(0)
 }
 
 /// Hash a password with argon2id (CPU-heavy: call from a blocking thread).

@@ -26,7 +26,7 @@ pub struct Node {
 
 impl Node {
     /// Wire a node from its backends. The store must already have been opened with a
-    /// [`crate::fanout::Fanout`] sink on the same `broker` and `metrics`.
+    /// [`crate::commit_publisher::CommitPublisher`] sink on the same `broker` and `metrics`.
     ///
     /// Must be called inside a tokio runtime: it starts the sweeper that expires typing
     /// indicators and presence leases.

@@ -7,6 +7,7 @@
 //! the highest `seq` it wrote per conversation, so that live events queued meanwhile are dropped
 //! when already replayed.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 
 use bytes::Bytes;
@@ -15,12 +16,89 @@ use chinwag_proto::ids::{ConversationId, RequestId, Seq};
 use chinwag_store::HistoryRange;
 
 use crate::auth::Principal;
+use crate::device_queue::{DeviceReceiver, Outbound};
 use crate::error::ServiceError;
-use crate::fanout::encode_frame;
 use crate::services::Services;
+use crate::wire::encode_frame;
 
 /// Messages read from the store per replay page.
 const REPLAY_PAGE: u32 = 200;
+
+/// The highest message seq written to one device per conversation, so that live events a resume
+/// replay already wrote are dropped: the device gets every message once (G4).
+#[derive(Debug, Default)]
+pub(crate) struct Written(HashMap<ConversationId, Seq>);
+
+/// How a transport frames live events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Queue entries as they are: a fan-out window's buffer goes out in one write (WebSocket).
+    Whole,
+    /// One item per event (the event stream: one SSE event each).
+    PerEvent,
+}
+
+impl Written {
+    /// A message of `conversation` with `seq` is being written: `false` if it already was (or
+    /// `seq` is 0, which no message has).
+    pub(crate) fn note(&mut self, conversation: &ConversationId, seq: Seq) -> bool {
+        if seq == 0 {
+            return false;
+        }
+        match self.0.get_mut(conversation) {
+            Some(top) if *top >= seq => false,
+            Some(top) => {
+                *top = seq;
+                true
+            }
+            None => {
+                self.0.insert(conversation.clone(), seq);
+                true
+            }
+        }
+    }
+
+    /// What to write for `queued` and whatever `rx` holds meanwhile (until about `max` items):
+    /// every entry without the messages already written.
+    pub(crate) fn fresh(
+        &mut self,
+        queued: VecDeque<Outbound>,
+        rx: &DeviceReceiver,
+        framing: Framing,
+        max: usize,
+    ) -> Vec<Bytes> {
+        let mut frames = Vec::with_capacity(queued.len());
+        let mut next = Some(queued);
+        while let Some(queued) = next {
+            for out in queued {
+                self.fresh_entry(out, framing, &mut frames);
+            }
+            next = if frames.len() < max { rx.try_recv_all() } else { None };
+        }
+        frames
+    }
+
+    fn fresh_entry(&mut self, out: Outbound, framing: Framing, into: &mut Vec<Bytes>) {
+        let Some(layout) = &out.events else {
+            into.push(out.frame);
+            return;
+        };
+        match framing {
+            Framing::Whole => {
+                let have = self.0.get(&layout.conversation).copied().unwrap_or(0);
+                layout.fresh_parts(&out.frame, have, into);
+                self.note(&layout.conversation, layout.last_seq);
+            }
+            Framing::PerEvent => {
+                for (frame, seq) in layout.split(&out.frame) {
+                    if seq == 0 || self.note(&layout.conversation, seq) {
+                        into.push(frame);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Where a replay is written.
 pub(crate) trait ReplayTarget {

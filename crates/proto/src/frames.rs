@@ -5,8 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::{
+    Authenticate, DeleteMessage, EditMessage, GetHistory, MarkRead, MarkReceived, Ping,
+    QueryPresence, ReactToMessage, SaveDraft, SendMessage, SetTyping,
+};
 use crate::error::{ErrorBody, ErrorCode};
-use crate::ids::{ClientMsgId, ConversationId, Millis, RequestId, Seq, UserId};
+use crate::ids::{ConversationId, Millis, RequestId, Seq, UserId};
 use crate::model::{Conversation, Member, Message, UserInfo};
 
 /// Where a device stands in one conversation: the highest `seq` it has seen.
@@ -28,126 +32,81 @@ pub struct ResumeRequest {
     pub since: Option<Millis>,
 }
 
-/// Frames a client sends.
+/// A frame a client sends: the request id (every request that carries one gets exactly one
+/// reply with it) and the request itself, whose `type` names the command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RequestId>,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// What a client frame asks for: one variant per command type of [`crate::commands`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
+pub enum Request {
     /// First frame of a connection (unless a session cookie authenticated the upgrade); sent again
     /// later with a fresh token to refresh it without reconnecting.
-    Auth {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        token: String,
-        /// Resume in the same round trip: replay, then live, with no gap and no reordering.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        resume: Option<ResumeRequest>,
-    },
+    Auth(Authenticate),
     /// Store a message; acknowledged with `ack` only after it is committed (G1).
-    Send {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        client_msg_id: ClientMsgId,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        kind: Option<String>,
-        body: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        payload: Option<serde_json::Value>,
-        /// The seq of the message this one answers.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reply_to: Option<Seq>,
-    },
+    Send(SendMessage),
     /// Change the text of one of your messages (an `edit` event; reply `amended`).
-    Edit {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        seq: Seq,
-        client_msg_id: ClientMsgId,
-        body: String,
-    },
-    /// Delete a message for everyone: your own, or anyone's as an admin or owner.
-    Delete {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        seq: Seq,
-        client_msg_id: ClientMsgId,
-    },
-    /// Add (`add: true`) or remove your reaction `emoji` on a message.
-    React {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        seq: Seq,
-        client_msg_id: ClientMsgId,
-        emoji: String,
-        add: bool,
-    },
+    Edit(EditMessage),
+    /// Delete a message for everyone (a `delete` event; reply `amended`).
+    Delete(DeleteMessage),
+    /// Add or remove a reaction (a `reaction` event; reply `amended`).
+    React(ReactToMessage),
     /// Catch up on missed messages (see [`ResumeRequest`]).
-    Resume {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        #[serde(flatten)]
-        request: ResumeRequest,
-    },
-    /// A page of history. `before`/`after` are exclusive seq bounds; neither means newest page.
-    History {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        before: Option<Seq>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        after: Option<Seq>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        limit: Option<u32>,
-    },
-    /// Mark the conversation read up to `seq` (only moves forward).
-    Read {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        seq: Seq,
-    },
-    /// Some device of the user has the conversation's messages up to `seq` (SDKs send it on
-    /// delivery). Moves the user's `delivered_seq`; members hear a `receipt`.
-    Received {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        seq: Seq,
-    },
-    /// The user started (`true`) or stopped (`false`) typing. A start expires on its own after
-    /// `typing_ttl_ms` unless sent again.
-    Typing {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        typing: bool,
-    },
-    /// Save the user's draft, edited from `version` (0 when there was none).
-    Draft {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        conversation_id: ConversationId,
-        version: u64,
-        body: String,
-    },
-    /// Ask whether users are online (only users who share a conversation with the caller).
-    Presence {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        users: Vec<UserId>,
-    },
-    /// App-level ping for latency; the reply `pong` echoes `ts`.
-    Ping {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ts: Option<Millis>,
-    },
+    Resume(ResumeRequest),
+    /// A page of history; reply `history`.
+    History(GetHistory),
+    /// Move the read position; reply `ok`.
+    Read(MarkRead),
+    /// Move the delivered position; reply `ok`.
+    Received(MarkReceived),
+    /// Typing started or stopped; reply `ok`.
+    Typing(SetTyping),
+    /// Save a draft; reply `draft_saved`.
+    Draft(SaveDraft),
+    /// Who of these users is online; reply `presence_state`.
+    Presence(QueryPresence),
+    /// Latency probe; reply `pong`.
+    Ping(Ping),
 }
+
+impl ClientFrame {
+    /// A frame with request id `id`.
+    pub fn new(id: Option<RequestId>, request: impl Into<Request>) -> Self {
+        Self { id, request: request.into() }
+    }
+}
+
+macro_rules! request_from {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Request {
+            fn from(command: $ty) -> Self {
+                Self::$variant(command)
+            }
+        }
+    )*};
+}
+
+request_from!(
+    Auth(Authenticate),
+    Send(SendMessage),
+    Edit(EditMessage),
+    Delete(DeleteMessage),
+    React(ReactToMessage),
+    Resume(ResumeRequest),
+    History(GetHistory),
+    Read(MarkRead),
+    Received(MarkReceived),
+    Typing(SetTyping),
+    Draft(SaveDraft),
+    Presence(QueryPresence),
+    Ping(Ping),
+);
 
 /// The frame types a client may send, for error messages and docs.
 pub const CLIENT_FRAME_TYPES: &[&str] = &[
@@ -223,21 +182,7 @@ impl ClientFrame {
 
     /// The request id, if the client set one.
     pub fn request_id(&self) -> Option<&RequestId> {
-        match self {
-            Self::Auth { id, .. }
-            | Self::Send { id, .. }
-            | Self::Edit { id, .. }
-            | Self::Delete { id, .. }
-            | Self::React { id, .. }
-            | Self::Resume { id, .. }
-            | Self::History { id, .. }
-            | Self::Read { id, .. }
-            | Self::Received { id, .. }
-            | Self::Typing { id, .. }
-            | Self::Draft { id, .. }
-            | Self::Presence { id, .. }
-            | Self::Ping { id, .. } => id.as_ref(),
-        }
+        self.id.as_ref()
     }
 }
 
@@ -446,36 +391,68 @@ mod tests {
     #[test]
     fn decode_round_trips_every_frame() {
         let frames = [
-            ClientFrame::Auth { id: Some(1.into()), token: "t".into(), resume: None },
-            ClientFrame::Send {
-                id: Some("s".into()),
-                conversation_id: "c".into(),
-                client_msg_id: "m".into(),
-                kind: None,
-                body: "hello".into(),
-                payload: Some(serde_json::json!({"amount": 3})),
-                reply_to: Some(2),
-            },
-            ClientFrame::Resume {
-                id: None,
-                request: ResumeRequest {
+            ClientFrame::new(Some(1.into()), Authenticate { token: "t".into(), resume: None }),
+            ClientFrame::new(
+                Some("s".into()),
+                SendMessage {
+                    conversation_id: "c".into(),
+                    client_msg_id: "m".into(),
+                    kind: None,
+                    body: "hello".into(),
+                    payload: Some(serde_json::json!({"amount": 3})),
+                    reply_to: Some(2),
+                },
+            ),
+            ClientFrame::new(
+                None,
+                ResumeRequest {
                     positions: vec![Position { conversation_id: "c".into(), seq: 4 }],
                     since: Some(10),
                 },
-            },
-            ClientFrame::History {
-                id: None,
-                conversation_id: "c".into(),
-                before: Some(9),
-                after: None,
-                limit: Some(5),
-            },
-            ClientFrame::Read { id: None, conversation_id: "c".into(), seq: 3 },
-            ClientFrame::Ping { id: Some(2.into()), ts: Some(99) },
+            ),
+            ClientFrame::new(
+                None,
+                GetHistory {
+                    conversation_id: "c".into(),
+                    before: Some(9),
+                    after: None,
+                    limit: Some(5),
+                },
+            ),
+            ClientFrame::new(None, MarkRead { conversation_id: "c".into(), seq: 3 }),
+            ClientFrame::new(Some(2.into()), Ping { ts: Some(99) }),
         ];
         for f in frames {
             let text = serde_json::to_vec(&f).unwrap();
             assert_eq!(ClientFrame::decode(&text).unwrap(), f);
         }
+    }
+
+    #[test]
+    fn frames_keep_their_wire_shape() {
+        let send = ClientFrame::new(
+            Some(7.into()),
+            SendMessage {
+                conversation_id: "c".into(),
+                client_msg_id: "m".into(),
+                kind: None,
+                body: "hi".into(),
+                payload: None,
+                reply_to: None,
+            },
+        );
+        assert_eq!(
+            serde_json::to_value(&send).unwrap(),
+            serde_json::json!({"type":"send","id":7,"conversation_id":"c","client_msg_id":"m","body":"hi"})
+        );
+        let ping = ClientFrame::decode(br#"{"type":"ping"}"#).unwrap();
+        assert_eq!(ping, ClientFrame::new(None, Ping { ts: None }));
+        let resume = ClientFrame::decode(br#"{"type":"resume","id":"r","since":5}"#).unwrap();
+        assert_eq!(
+            resume,
+            ClientFrame::new(Some("r".into()), ResumeRequest { positions: vec![], since: Some(5) })
+        );
+        let null_id = ClientFrame::decode(br#"{"type":"ping","id":null,"ts":3}"#).unwrap();
+        assert_eq!(null_id.id, None);
     }
 }

@@ -69,6 +69,18 @@ impl TenantId {
     }
 }
 
+/// One connection of a user (a tab, a phone) on one node: assigned by the node when the device
+/// attaches, unique within that node's lifetime. Presence leases and the hub's registry key on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeviceId(pub u64);
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A request id chosen by the client; every request that carries one gets exactly one reply with it.
 /// Clients may use strings or numbers, so it is kept as the raw JSON value.
 pub type RequestId = serde_json::Value;

@@ -3,14 +3,20 @@
 //! # Layout
 //! - [`ids`]: typed identifiers (`UserId`, `ConversationId`, `MessageId`, …) that cross module lines.
 //! - [`model`]: the domain as clients see it: messages, conversations, members.
-//! - [`frames`]: WebSocket frames, one enum per direction (`ClientFrame`, `ServerFrame`).
-//! - [`rest`]: REST request and response bodies under `/v1`.
+//! - [`commands`]: one type per request a device can make (send, edit, history, read, …).
+//! - [`frames`]: WebSocket frames: `ClientFrame` (a request id and one command) and
+//!   `ServerFrame` (replies and events).
+//! - [`rest`]: REST request and response bodies under `/v1`, each REST request with its
+//!   conversion into the command it carries.
+//! - [`clock`]: the wall clock in wire units.
 //! - [`error`]: the stable error codes and the one error shape used everywhere.
 //! - [`close`]: WebSocket close codes, each with its reconnect advice.
 //!
 //! This crate knows nothing of tokio, axum or storage, so the server and the Rust client share it.
 
+pub mod clock;
 pub mod close;
+pub mod commands;
 pub mod error;
 pub mod frames;
 pub mod ids;

@@ -42,7 +42,7 @@ pub async fn me(User(p): User) -> Json<UserInfo> {
 }
 
 fn with_cookie(state: &AppState, token: TokenResponse) -> Response {
-    let max_age = (token.expires_at - chinwag_core::auth::now_millis()).max(0) / 1000;
+    let max_age = (token.expires_at - chinwag_proto::clock::now_millis()).max(0) / 1000;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         token.token,

@@ -7,20 +7,12 @@ use chinwag_proto::ids::{ConversationId, UserId};
 use chinwag_proto::model::Conversation;
 use chinwag_proto::rest::{
     AddMemberRequest, ConversationPage, CreateConversationRequest, CreateConversationResponse,
-    UpdateMemberRequest,
+    ListQuery, UpdateMemberRequest,
 };
-use serde::Deserialize;
 
 use crate::auth::User;
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
 
 pub async fn create(
     State(state): State<AppState>,

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use chinwag_core::event_stream;
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::{Position, ResumeRequest};
-use chinwag_proto::ids::{ConversationId, Millis};
-use serde::Deserialize;
+use chinwag_proto::ids::ConversationId;
+use chinwag_proto::rest::EventsQuery;
 
 use crate::auth::User;
 use crate::error::{ApiError, Query};
@@ -20,15 +20,6 @@ use crate::state::AppState;
 
 /// Most positions in one request, as for a `resume` frame.
 const MAX_POSITIONS: usize = 10_000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// The `cursor` of an earlier `resumed`: replay conversations active since then.
-    since: Option<Millis>,
-    /// `conversation_id:seq` pairs, comma-separated: replay what came after each.
-    positions: Option<String>,
-}
 
 /// The stream. Only for clients that ask for an event stream (`Accept: text/event-stream`, as
 /// `EventSource` and the SDK do); anything else gets `406`, not a response that never ends.
@@ -53,13 +44,13 @@ pub async fn stream(
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let allowed =
-            origin.to_str().is_ok_and(|o| state.node.services.auth.origin_allowed(o, host));
+            origin.to_str().is_ok_and(|o| state.node.services.auth().origin_allowed(o, host));
         if !allowed {
             return Err(ApiError::new(ErrorCode::Forbidden, "origin not allowed"));
         }
     }
     let resume = resume_request(q)?;
-    let rx = event_stream::open(&state.node, who, resume)?;
+    let rx = event_stream::open(&state.node, who, resume).await?;
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (Ok::<_, Infallible>(chunk), rx))
     });

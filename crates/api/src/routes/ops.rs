@@ -17,7 +17,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     if state.node.shutdown.is_cancelled() {
         return Err(ApiError::new(chinwag_proto::error::ErrorCode::Unavailable, "draining"));
     }
-    state.node.services.store.ping().await.map_err(chinwag_core::ServiceError::from)?;
+    state.node.services.check_store().await?;
     Ok("ready")
 }
 
@@ -25,7 +25,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.node.services.metrics.render(),
+        state.node.services.metrics().render(),
     )
         .into_response()
 }

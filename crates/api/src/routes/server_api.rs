@@ -4,12 +4,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chinwag_core::auth::Principal;
-use chinwag_core::services::SendInput;
-use chinwag_proto::ids::{ClientMsgId, ConversationId, UserId};
+use chinwag_core::commands::ServerSend;
+use chinwag_proto::ids::{ConversationId, UserId};
 use chinwag_proto::rest::{
-    CreateConversationRequest, CreateConversationResponse, IssueTokenRequest, TokenResponse,
+    CreateConversationResponse, IssueTokenRequest, ServerCreateConversationRequest,
+    ServerSendRequest, TokenResponse,
 };
-use serde::Deserialize;
 
 use crate::auth::ServerKey;
 use crate::error::{ApiError, Json, Path};
@@ -39,19 +39,11 @@ pub async fn issue_token(
     )?))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ServerCreateConversation {
-    /// The user who creates it (and owns a group).
-    pub as_user: UserId,
-    #[serde(flatten)]
-    pub conversation: CreateConversationRequest,
-}
-
 /// Find or create a conversation for a user (e.g. "buyer asks seller about item 42").
 pub async fn create_conversation(
     State(state): State<AppState>,
     ServerKey(tenant): ServerKey,
-    Json(req): Json<ServerCreateConversation>,
+    Json(req): Json<ServerCreateConversationRequest>,
 ) -> Result<Response, ApiError> {
     let who = acting(tenant, req.as_user);
     let (conversation, created) =
@@ -60,33 +52,14 @@ pub async fn create_conversation(
     Ok((status, Json(CreateConversationResponse { conversation, created })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSend {
-    /// The sender; must be a member. `system` messages are sent in a member's name too.
-    pub as_user: UserId,
-    pub client_msg_id: ClientMsgId,
-    pub kind: Option<String>,
-    pub body: String,
-    pub payload: Option<serde_json::Value>,
-    pub reply_to: Option<chinwag_proto::ids::Seq>,
-}
-
 /// Send as one of the members; the server API may use reserved kinds such as `system`.
 pub async fn send(
     State(state): State<AppState>,
     ServerKey(tenant): ServerKey,
     Path(id): Path<ConversationId>,
-    Json(req): Json<ServerSend>,
+    Json(req): Json<ServerSendRequest>,
 ) -> Result<Response, ApiError> {
-    let who = acting(tenant, req.as_user);
-    let input = SendInput {
-        conversation_id: id,
-        client_msg_id: req.client_msg_id,
-        kind: req.kind,
-        body: req.body,
-        payload: req.payload,
-        reply_to: req.reply_to,
-    };
-    Ok(super::messages::sent(state.node.services.send_as(&who, input, true).await?))
+    let (as_user, message) = req.into_command(id);
+    let who = acting(tenant, as_user);
+    Ok(super::messages::sent(state.node.services.apply(&who, ServerSend(message)).await?))
 }

@@ -11,7 +11,7 @@ use crate::error::{ApiError, PendingError};
 use crate::state::AppState;
 
 fn ws_config(state: &AppState) -> Config {
-    let limits = &state.node.services.limits;
+    let limits = &state.node.services.limits();
     Config {
         max_message_bytes: limits.max_frame_bytes,
         max_fragments: limits.max_fragments,
@@ -27,7 +27,7 @@ pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
         return ApiError::new(ErrorCode::Forbidden, "origin not allowed").into_response();
     }
     let pre_auth =
-        cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth.verify(t).ok());
+        cookie(&parts, SESSION_COOKIE).and_then(|t| state.node.services.auth().verify(t).ok());
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(u) => u,
         Err(rejection) => return rejected(rejection),

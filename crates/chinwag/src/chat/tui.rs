@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chinwag_client::outbox::OutboxEntry;
 use chinwag_client::{ConnectionState, Event, Events, HistoryQuery, MessageState, OfflineReason};
-use chinwag_proto::frames::ClientFrame;
+use chinwag_proto::commands::SendMessage;
+use chinwag_proto::frames::{ClientFrame, Request};
 use chinwag_proto::ids::{ConversationId, Seq, UserId};
 use chinwag_proto::model::{Conversation, Message};
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -296,7 +297,11 @@ fn draw(f: &mut ratatui::Frame<'_>, app: &mut App) {
         }
         ConnectionState::Offline(_) => "offline".to_owned(),
     };
-    let queued = app.pending.iter().filter(|e| matches!(e.frame, ClientFrame::Send { .. })).count();
+    let queued = app
+        .pending
+        .iter()
+        .filter(|e| matches!(e.frame, ClientFrame { request: Request::Send(_), .. }))
+        .count();
     let line = Line::from(vec![
         Span::raw(format!(" {} ", app.me.as_deref().unwrap_or("?"))).bold(),
         Span::raw(format!("· {connection} · quality {} · outbox {queued} · ", app.quality)),
@@ -340,7 +345,7 @@ fn draw(f: &mut ratatui::Frame<'_>, app: &mut App) {
         ]));
     }
     for e in app.pending.iter().filter(|e| Some(&e.conversation_id) == app.open.as_ref()) {
-        if let ClientFrame::Send { body, .. } = &e.frame {
+        if let Request::Send(SendMessage { body, .. }) = &e.frame.request {
             let how = if e.failed { "failed" } else { "sending…" };
             lines.push(Line::from(vec![
                 Span::raw("      ").dim(),

@@ -1,6 +1,7 @@
 //! Creating, listing and reading conversations.
 
 use chinwag_broker::{EventKind, Topic};
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, UserId};
 use chinwag_proto::model::{Conversation, ConversationKind, Role};
@@ -8,7 +9,7 @@ use chinwag_proto::rest::{ConversationPage, CreateConversationRequest};
 use chinwag_store::{ConversationView, ListCursor, NewConversation};
 
 use super::Services;
-use crate::auth::{Principal, now_millis};
+use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
 
 /// The view of a conversation one member sees.

@@ -5,15 +5,16 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chinwag_broker::{Event, EventKind, Topic};
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::{DraftState, ServerFrame, UserPresence};
 use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
 use chinwag_store::{Draft, DraftSave, Receipt, Watermarks};
 
 use super::Services;
-use crate::auth::{Principal, now_millis};
+use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
-use crate::fanout::encode_frame;
+use crate::wire::encode_frame;
 
 /// Users one presence query may ask about.
 const MAX_PRESENCE_QUERY: usize = 200;

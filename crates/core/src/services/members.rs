@@ -1,13 +1,14 @@
 //! Membership: add, remove, change roles. Owners and admins manage; anyone may leave.
 
 use chinwag_broker::{EventKind, Topic};
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, UserId};
 use chinwag_proto::model::{ConversationKind, Member, Role};
 
 use super::Services;
-use crate::auth::{Principal, now_millis};
+use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::conversations::to_conversation;
 

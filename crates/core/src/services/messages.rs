@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use chinwag_proto::clock::now_millis;
+use chinwag_proto::commands::SendMessage;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, Seq};
 use chinwag_proto::model::LIFECYCLE_KINDS;
 use chinwag_store::{
@@ -9,19 +11,8 @@ use chinwag_store::{
 };
 
 use super::Services;
-use crate::auth::{Principal, now_millis};
+use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
-
-/// What a client asks to send.
-#[derive(Debug, Clone)]
-pub struct SendInput {
-    pub conversation_id: ConversationId,
-    pub client_msg_id: ClientMsgId,
-    pub kind: Option<String>,
-    pub body: String,
-    pub payload: Option<serde_json::Value>,
-    pub reply_to: Option<Seq>,
-}
 
 /// Kinds only the server API may send.
 const RESERVED_KINDS: &[&str] = &["system"];
@@ -29,7 +20,7 @@ const RESERVED_KINDS: &[&str] = &["system"];
 impl Services {
     /// Store a message and return it once committed (G1). Retries with the same
     /// `client_msg_id` return the original (G2). Publishing happens on the commit path.
-    pub async fn send(&self, who: &Principal, input: SendInput) -> ServiceResult<Appended> {
+    pub async fn send(&self, who: &Principal, input: SendMessage) -> ServiceResult<Appended> {
         self.send_as(who, input, false).await
     }
 
@@ -37,7 +28,7 @@ impl Services {
     pub async fn send_as(
         &self,
         who: &Principal,
-        input: SendInput,
+        input: SendMessage,
         trusted: bool,
     ) -> ServiceResult<Appended> {
         self.check_id("client_msg_id", input.client_msg_id.as_str())?;

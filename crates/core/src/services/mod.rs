@@ -22,31 +22,34 @@ use parking_lot::Mutex;
 
 use crate::auth::{Authenticator, Principal};
 use crate::error::{ServiceError, ServiceResult};
-use crate::fanout::encode_frame;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::rate::UserRateLimiter;
 use crate::typing::Typing;
+use crate::wire::encode_frame;
 
 pub use chinwag_store::{Amended, Appended, Change, Receipt};
 pub use conversations::to_conversation;
-pub use messages::SendInput;
 pub use resume::{ResumeItem, ResumePlan};
 
 type Roster = Arc<HashMap<UserId, Role>>;
 
 /// Everything a request handler needs. Cloned as `Arc<Services>`.
+///
+/// The backends are private: transports attach devices through [`crate::attach`] and apply
+/// requests through [`crate::commands`], so every rule lives behind a method here.
 pub struct Services {
-    pub store: Arc<dyn Store>,
-    pub broker: Arc<dyn Broker>,
-    pub hub: Arc<Hub>,
-    pub auth: Arc<Authenticator>,
-    pub limits: Limits,
-    pub metrics: Arc<Metrics>,
-    pub user_rate: UserRateLimiter,
-    pub presence: Arc<dyn Presence>,
-    pub typing: Typing,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Requests per second per user, over all of the user's devices and REST calls.
+    user_rate: UserRateLimiter,
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) typing: Typing,
     /// Password attempts per username (register and login), so that guessing is slow.
     password_rate: UserRateLimiter,
     /// Password hashes computed at once: argon2 is deliberately expensive, and a flood of logins
@@ -93,6 +96,36 @@ impl Services {
             metrics,
             rosters: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The limits this node enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The node's metrics (rendered at `/metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Token, API key and origin checks.
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The storage backend, for the admin commands and tests that inspect what was stored.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether storage answers (`/readyz`).
+    pub async fn check_store(&self) -> ServiceResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Number of devices `user` has attached to this node.
+    pub fn device_count(&self, tenant: &TenantId, user: &UserId) -> usize {
+        self.hub.device_count(tenant, user)
     }
 
     /// The per-user rate limit, shared by WebSocket and REST.

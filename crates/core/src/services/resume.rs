@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::frames::ResumeRequest;
 use chinwag_proto::ids::{ConversationId, Millis, Seq};
 
 use super::Services;
-use crate::auth::{Principal, now_millis};
+use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
 
 /// One conversation to replay.

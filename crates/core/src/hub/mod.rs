@@ -10,26 +10,8 @@
 //! A conversation event goes to every local device of every member; a user event to every device
 //! of that user. Pushing never waits (see `device.rs` for the overflow rule).
 //!
-//! # Fan-out windows
-//! Writing to a socket costs far more than anything else on the path (a loopback `writev` is
-//! several microseconds, whatever it carries), so a busy conversation's events are delivered in
-//! windows: the first event of a quiet conversation goes out at once and opens a window of
-//! `fanout_window_ms`; events arriving while it is open are appended to one buffer, and when it
-//! closes that buffer goes to every member's devices as one queue entry, which their sessions
-//! write with one syscall. A window that closes empty ends; the next event goes out at once
-//! again. So a quiet conversation sees no added latency, and a busy one trades at most one
-//! window of latency for one write per device per window instead of one per event.
-//!
-//! Order: a conversation's messages come from one publisher in `seq` order; the first event is
-//! delivered before the window's task exists, and only that task delivers the window's buffers,
-//! in order, so no device can see a later message before an earlier one. Events meant for all
-//! but one user (typing) bypass windows. Membership is read when a buffer is delivered: a member
-//! removed within a window does not get that window's events (they would be refused to them by
-//! history too), one added gets them (members read the conversation's history anyway).
-//!
-//! Memory: a window holds what its conversation published in one window; its buffer is sealed
-//! at [`WINDOW_SEAL_BYTES`] (or an eighth of the device queues' byte bound, if that is less) and
-//! a new one started, so one queue entry never makes a device a slow consumer by itself.
+//! Busy conversations are delivered in fan-out windows (`windows.rs`): one write per device per
+//! window instead of one per event.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -37,22 +19,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
-use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
+use chinwag_proto::ids::{ConversationId, DeviceId, TenantId, UserId};
 use parking_lot::{Mutex, RwLock};
 use tokio::runtime::Handle;
 
-use crate::device::{ConversationFrames, DeviceSender, Outbound};
+use crate::device_queue::{DeviceSender, Outbound};
 use crate::metrics::Metrics;
+
+mod windows;
+pub use windows::WINDOW_SEAL_BYTES;
+use windows::Window;
 
 type UserKey = (TenantId, UserId);
 type ConvKey = (TenantId, ConversationId);
 
 const SHARDS: usize = 64;
-
-/// A window's buffer is sealed, and a new one begun, once it holds this many bytes.
-pub const WINDOW_SEAL_BYTES: usize = 256 * 1024;
 
 /// Users with local devices per conversation; the lists are shared, replaced on change.
 type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
@@ -61,63 +43,10 @@ type ConversationIndex = HashMap<ConvKey, Arc<[UserKey]>>;
 /// and every idle connection pays for this entry.
 #[derive(Default)]
 struct UserEntry {
-    devices: Vec<(u64, DeviceSender)>,
+    devices: Vec<(DeviceId, DeviceSender)>,
     /// Sorted, for binary search.
     conversations: Vec<ConversationId>,
 }
-
-/// Events of one busy conversation waiting for its window to close.
-#[derive(Default)]
-struct Window {
-    /// Full buffers, in order, delivered before `bytes`.
-    sealed: Vec<Outbound>,
-    /// Frames appended since the last delivery, concatenated.
-    bytes: BytesMut,
-    /// Per frame in `bytes`: end offset and message seq (0 for other events).
-    frames: Vec<(u32, Seq)>,
-}
-
-impl Window {
-    fn append(&mut self, conversation: &ConversationId, event: &Event, seal_bytes: usize) {
-        if !self.bytes.is_empty() && self.bytes.len() + event.frame.len() > seal_bytes {
-            let sealed = self.take_current(conversation);
-            self.sealed.extend(sealed);
-        }
-        self.bytes.extend_from_slice(&event.frame);
-        self.frames.push((self.bytes.len() as u32, seq_of(event)));
-    }
-
-    fn take_current(&mut self, conversation: &ConversationId) -> Option<Outbound> {
-        if self.frames.is_empty() {
-            return None;
-        }
-        let frames = std::mem::take(&mut self.frames).into_boxed_slice();
-        Some(Outbound {
-            frame: self.bytes.split().freeze(),
-            events: Some(Arc::new(ConversationFrames::new(conversation.clone(), frames))),
-        })
-    }
-
-    /// Everything waiting, in order; empty when the window saw nothing.
-    fn take_all(&mut self, conversation: &ConversationId) -> Vec<Outbound> {
-        let mut all = std::mem::take(&mut self.sealed);
-        all.extend(self.take_current(conversation));
-        // A quiet window gives its buffer back rather than keeping it for the next burst.
-        self.bytes = BytesMut::new();
-        all
-    }
-}
-
-fn seq_of(event: &Event) -> Seq {
-    match event.kind {
-        EventKind::Message { seq } => seq,
-        _ => 0,
-    }
-}
-
-/// Handle of a registered device; unregister with [`Hub::unregister`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceId(pub u64);
 
 /// Why a device could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,12 +122,12 @@ impl Hub {
         if entry.devices.len() >= self.max_per_user {
             return Err(RegisterError::TooManyConnections);
         }
-        let id = self.next_device.fetch_add(1, Ordering::Relaxed);
+        let id = DeviceId(self.next_device.fetch_add(1, Ordering::Relaxed));
         entry.devices.reserve_exact(1);
         entry.devices.push((id, sender));
         let first = entry.devices.len() == 1;
         self.metrics.connections.inc();
-        Ok((DeviceId(id), first))
+        Ok((id, first))
     }
 
     /// Remove a device; when it was the user's last, the user leaves every conversation index.
@@ -208,7 +137,7 @@ impl Hub {
             let mut users = self.users[self.shard(&key)].lock();
             let Some(entry) = users.get_mut(&key) else { return };
             let before = entry.devices.len();
-            entry.devices.retain(|(id, _)| *id != device.0);
+            entry.devices.retain(|(id, _)| *id != device);
             if entry.devices.len() < before {
                 self.metrics.connections.dec();
             }
@@ -309,55 +238,6 @@ impl Hub {
             }
         }
     }
-
-    fn conversation_event(&self, ckey: ConvKey, event: &Event) {
-        let single = |event: &Event| Outbound {
-            frame: event.frame.clone(),
-            events: Some(Arc::new(ConversationFrames::new(
-                ckey.1.clone(),
-                Box::new([(event.frame.len() as u32, seq_of(event))]),
-            ))),
-        };
-        let runtime = match &self.runtime {
-            Some(rt) if !self.window.is_zero() && event.skip_user.is_none() => rt,
-            _ => return self.deliver(&ckey, &single(event), event.skip_user.as_ref()),
-        };
-        {
-            let mut windows = self.windows[self.shard(&ckey)].lock();
-            if let Some(window) = windows.get_mut(&ckey) {
-                window.append(&ckey.1, event, self.seal_bytes);
-                return;
-            }
-            windows.insert(ckey.clone(), Window::default());
-        }
-        // A quiet conversation: deliver now, and only then start the window's task, so that
-        // nothing of the window can overtake this event.
-        self.deliver(&ckey, &single(event), None);
-        let Some(hub) = self.this.upgrade() else { return };
-        runtime.spawn(async move { hub.run_window(ckey).await });
-    }
-
-    /// A conversation's window: every `window`, deliver what arrived; end after a quiet one.
-    async fn run_window(&self, ckey: ConvKey) {
-        loop {
-            tokio::time::sleep(self.window).await;
-            let due = {
-                let mut windows = self.windows[self.shard(&ckey)].lock();
-                let Some(window) = windows.get_mut(&ckey) else { return };
-                let due = window.take_all(&ckey.1);
-                if due.is_empty() {
-                    windows.remove(&ckey);
-                    return;
-                }
-                due
-            };
-            let started = Instant::now();
-            for out in &due {
-                self.deliver(&ckey, out, None);
-            }
-            self.metrics.fanout_seconds.observe(started.elapsed().as_secs_f64());
-        }
-    }
 }
 
 impl EventReceiver for Hub {
@@ -382,17 +262,18 @@ impl EventReceiver for Hub {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::device::{DeviceReceiver, device_queue};
+    use crate::device_queue::{DeviceReceiver, device_queue};
     use bytes::Bytes;
+    use chinwag_proto::ids::Seq;
 
-    fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
+    pub(crate) fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
         Event { topic, kind, skip_user: None, frame: Bytes::from_static(b) }
     }
 
     /// Everything queued for a device, as (bytes, message seqs) per entry.
-    fn drain(rx: &mut DeviceReceiver) -> Vec<(Vec<u8>, Vec<Seq>)> {
+    pub(crate) fn drain(rx: &mut DeviceReceiver) -> Vec<(Vec<u8>, Vec<Seq>)> {
         rx.try_recv_all()
             .unwrap_or_default()
             .into_iter()
@@ -403,7 +284,7 @@ mod tests {
             .collect()
     }
 
-    fn frames(rx: &mut DeviceReceiver) -> Vec<String> {
+    pub(crate) fn frames(rx: &mut DeviceReceiver) -> Vec<String> {
         drain(rx).into_iter().map(|(b, _)| String::from_utf8(b).unwrap()).collect()
     }
 
@@ -450,51 +331,5 @@ mod tests {
         hub.receive(&typing);
         assert_eq!(frames(&mut b1r), ["t"]);
         assert_eq!(frames(&mut a1r), ["m3"]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_busy_conversation_is_delivered_in_windows_a_quiet_one_at_once() {
-        let window = Duration::from_millis(20);
-        let hub = Hub::new(4, window, 4 << 20, Arc::new(Metrics::new()));
-        let t = TenantId::from("t");
-        let (a, mut ar) = device_queue(64, 1 << 20);
-        hub.register(&t, &"a".into(), a).unwrap();
-        hub.join_many(&t, &"a".into(), &["c".into()]);
-        let c = || Topic::Conversation(t.clone(), "c".into());
-
-        // The first event of a quiet conversation goes out at once.
-        hub.receive(&ev(c(), EventKind::Message { seq: 1 }, b"m1"));
-        assert_eq!(drain(&mut ar), [(b"m1".to_vec(), vec![1])]);
-
-        // Events within the window wait for it, then arrive as one entry, in order, with
-        // their layout; typing (skip_user) does not wait.
-        hub.receive(&ev(c(), EventKind::Message { seq: 2 }, b"m2"));
-        hub.receive(&ev(c(), EventKind::Other, b"r"));
-        hub.receive(&ev(c(), EventKind::Message { seq: 3 }, b"m3"));
-        let typing = Event { skip_user: Some("z".into()), ..ev(c(), EventKind::Other, b"t") };
-        hub.receive(&typing);
-        assert_eq!(frames(&mut ar), ["t"]);
-        tokio::time::sleep(window / 2).await;
-        assert!(drain(&mut ar).is_empty(), "still inside the window");
-        tokio::time::sleep(window).await;
-        assert_eq!(drain(&mut ar), [(b"m2rm3".to_vec(), vec![2, 0, 3])]);
-
-        // A window that closes empty ends: the next event goes out at once again.
-        tokio::time::sleep(window * 3).await;
-        assert!(hub.windows.iter().all(|s| s.lock().is_empty()), "no window left open");
-        hub.receive(&ev(c(), EventKind::Message { seq: 4 }, b"m4"));
-        assert_eq!(frames(&mut ar), ["m4"]);
-
-        // A window's buffer is sealed at WINDOW_SEAL_BYTES: big bursts become several entries.
-        static BIG: [u8; WINDOW_SEAL_BYTES / 2 + 1] = [b'x'; WINDOW_SEAL_BYTES / 2 + 1];
-        for seq in 5..=7 {
-            hub.receive(&Event {
-                frame: Bytes::from_static(&BIG),
-                ..ev(c(), EventKind::Message { seq }, b"")
-            });
-        }
-        tokio::time::sleep(window * 2).await;
-        let seqs: Vec<Vec<Seq>> = drain(&mut ar).into_iter().map(|(_, s)| s).collect();
-        assert_eq!(seqs, [vec![5], vec![6], vec![7]]);
     }
 }

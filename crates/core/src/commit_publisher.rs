@@ -1,10 +1,9 @@
-//! From the store's commit to the broker: each committed message is encoded once, as a complete
-//! WebSocket frame, and published to its conversation's topic. Runs on the store's commit path in
-//! commit order, so live events leave this node in `seq` order.
+//! From the store's commit to the broker: each committed message is encoded once (`wire.rs`) and
+//! published to its conversation's topic. Runs on the store's commit path in commit order, so
+//! live events leave this node in `seq` order. Delivery to devices happens in the hub.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chinwag_broker::{Broker, Event, EventKind, Topic};
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::TenantId;
@@ -12,25 +11,21 @@ use chinwag_proto::model::Message;
 use chinwag_store::CommitSink;
 
 use crate::metrics::Metrics;
+use crate::wire::encode_frame;
 
-/// Encode a server frame as a complete WebSocket text frame.
-pub fn encode_frame(frame: &ServerFrame) -> Bytes {
-    chinwag_ws::encode_text(&frame.to_json())
-}
-
-/// The server's [`CommitSink`].
-pub struct Fanout {
+/// The server's [`CommitSink`]: publishes what the store committed.
+pub struct CommitPublisher {
     broker: Arc<dyn Broker>,
     metrics: Arc<Metrics>,
 }
 
-impl Fanout {
+impl CommitPublisher {
     pub fn new(broker: Arc<dyn Broker>, metrics: Arc<Metrics>) -> Self {
         Self { broker, metrics }
     }
 }
 
-impl CommitSink for Fanout {
+impl CommitSink for CommitPublisher {
     fn committed(&self, tenant: &TenantId, messages: &[Message]) {
         self.metrics.messages_stored.inc_by(messages.len() as u64);
         for m in messages {
