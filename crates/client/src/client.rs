@@ -3,21 +3,24 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use chinwag_proto::frames::{ClientFrame, ConnectionLimits, DraftState, ServerFrame, UserPresence};
+use chinwag_proto::frames::{ClientFrame, DraftState, ServerFrame, UserPresence};
 use chinwag_proto::ids::{ClientMsgId, ConversationId, Millis, Seq, UserId};
 use chinwag_proto::model::{Message, UserInfo};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backoff::{Backoff, Jitter};
 use crate::cache::{CacheError, CacheStats, HistoryCache};
+use crate::clock::now_millis;
+use crate::command::{COMMAND_CAPACITY, Command};
 use crate::config::ClientConfig;
 use crate::driver::Driver;
 use crate::error::{ClientError, RequestError, SendError};
 use crate::events::{ConnectionState, Events, MessageState};
 use crate::outbox::{Outbox, OutboxEntry, Priority};
 use crate::quality::QualityReport;
+use crate::shared::{Shared, lock};
 use crate::token::TokenProvider;
 
 /// Largest `client_msg_id` the server accepts, in bytes.
@@ -26,60 +29,6 @@ const MAX_CLIENT_MSG_ID: usize = 256;
 const DEFAULT_MAX_BODY: usize = 65_536;
 /// A typing start is repeated no more often than this per conversation.
 const TYPING_REPEAT: std::time::Duration = std::time::Duration::from_millis(2_500);
-/// Commands from handles to the driver. Bounded; what overflows: sends and other changes of
-/// the outbox never wait (they are in the file already, and a full channel makes the driver
-/// reload the file); requests wait for room within their `request_timeout`.
-const COMMAND_CAPACITY: usize = 1_024;
-
-/// State shared by the handles and the driver. Every lock is a std mutex held for a few
-/// statements and never across `.await` (SQLite calls from handles run on the blocking pool).
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub outbox: Mutex<Outbox>,
-    pub cache: Mutex<HistoryCache>,
-    pub state: watch::Sender<ConnectionState>,
-    pub quality: watch::Sender<QualityReport>,
-    pub session: Mutex<Option<SessionInfo>>,
-    /// When a typing start was last sent, per conversation (entries older than the repeat
-    /// interval are dropped on every insert).
-    pub typing: Mutex<HashMap<ConversationId, tokio::time::Instant>>,
-    /// Set when a new outbox entry could not be announced (command channel full): the driver
-    /// reloads the outbox file at its next housekeeping tick.
-    pub reload: AtomicBool,
-    /// Set when `reconnect` could not be announced: the driver reconnects at its next tick.
-    pub reconnect: AtomicBool,
-    /// Set by `Client::close`; the driver stops at the next await, whatever it waits for.
-    pub stop: watch::Sender<bool>,
-    /// Set by the driver when it has stopped.
-    pub stopped: watch::Sender<bool>,
-    pub config: ClientConfig,
-}
-
-/// What the server told the current (or last) connection in `authed`.
-#[derive(Debug, Clone)]
-pub(crate) struct SessionInfo {
-    pub user: UserInfo,
-    pub limits: ConnectionLimits,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data half-changed in a way
-    // that matters more than stopping the client, so a poisoned lock is used as is.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-pub(crate) enum Command {
-    /// A new outbox entry (already written to the file).
-    Enqueued(OutboxEntry),
-    /// A failed entry is to be sent again.
-    Retry(OutboxEntry),
-    /// An entry was removed from the file by the application.
-    Discarded(String),
-    /// A request that needs a connection and gets one reply.
-    Request { frame: ClientFrame, reply: oneshot::Sender<Result<ServerFrame, RequestError>> },
-    /// Leave the offline state (breaker or a no-reconnect close) and connect now.
-    Reconnect,
-}
 
 /// A message to send. Build with [`NewMessage::text`] and adjust the fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -699,11 +648,4 @@ fn unexpected(frame: &ServerFrame) -> RequestError {
 /// A fresh `client_msg_id`: a ULID (time-ordered, unique without coordination).
 pub fn new_client_msg_id() -> ClientMsgId {
     ClientMsgId::new(ulid::Ulid::new().to_string())
-}
-
-pub(crate) fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or_default()
 }

@@ -24,7 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 
 use crate::backoff::{Backoff, Wait};
-use crate::client::{Command, SessionInfo, Shared, lock, now_millis};
+use crate::clock::now_millis;
+use crate::command::Command;
 use crate::config::StartFrom;
 use crate::error::RequestError;
 use crate::events::{
@@ -32,6 +33,7 @@ use crate::events::{
 };
 use crate::outbox::{OutboxEntry, Priority};
 use crate::quality::{Latency, Quality, QualityReport};
+use crate::shared::{SessionInfo, Shared, lock};
 use crate::token::{BoxFuture, TokenError, TokenProvider};
 
 type Ws =

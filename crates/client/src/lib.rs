@@ -45,6 +45,8 @@
 pub mod backoff;
 pub mod cache;
 mod client;
+mod clock;
+mod command;
 mod config;
 mod driver;
 mod error;
@@ -52,6 +54,7 @@ pub mod events;
 pub mod outbox;
 pub mod quality;
 pub mod rest;
+mod shared;
 pub mod token;
 
 pub use chinwag_proto as proto;
