@@ -67,9 +67,11 @@ pub(crate) struct Driver {
     /// Bounded (`event_capacity`); a full buffer makes the driver wait (see `Events`).
     events: mpsc::Sender<Event>,
     backoff: Backoff,
-    /// The outbox entries this driver knows of, and which are in flight on this connection.
+    /// The outbox file's entries in memory, with what the file cannot know: which of them are
+    /// in flight on this connection.
     replay: Replay,
-    /// Own messages whose delivered/read state is still followed.
+    /// Own messages by `seq`, so that receipts, which name only watermarks, become states of
+    /// `client_msg_id`s.
     tracker: Tracker,
     /// The authenticated user: messages and receipts of this user's own devices say nothing
     /// about delivery.
@@ -95,6 +97,8 @@ pub(crate) struct Driver {
     last_quality: Quality,
     /// Positions moved since they were last written to the state file.
     positions_dirty: bool,
+    /// When they were last written. Writes are spaced by `SAVE_POSITIONS_EVERY`, not one per
+    /// message; the price: after a crash, the first resume may hand out that window again.
     positions_saved: Instant,
     /// Under the `requests_per_second` of the last `authed`.
     rate: Rate,

@@ -16,6 +16,8 @@ use crate::token::{BoxFuture, TokenError};
 /// Token lifetimes beyond this (30 days) are treated as this, for scheduling the refresh.
 const MAX_TOKEN_LIFE_MS: i64 = 30 * 24 * 3_600_000;
 
+/// Where the token stands: when the current one is to be renewed, a renewal under way, and
+/// whether the next connect needs a fresh one.
 #[derive(Default)]
 pub(super) struct Refresh {
     /// The server refused the last token or said it expired: the next connect asks the
