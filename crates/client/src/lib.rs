@@ -1,13 +1,20 @@
 //! Chinwag's Rust client SDK.
 //!
 //! # Layout
-//! - [`Client`] (`client.rs`): the cloneable handle. A send is written to the outbox file
-//!   *before* anything else and then handed to the driver; requests (history, typing,
-//!   presence, drafts) go to the driver and wait for their reply.
-//! - `driver.rs`: one task per client that owns the socket. It connects, authenticates with a
-//!   resume request built from the cache's positions, replays the outbox in order with the same
-//!   `client_msg_id`s, turns server frames into [`Event`]s, pings for latency, and reconnects
-//!   with [`backoff`] when the connection ends, as the server's close code advises.
+//! - [`Client`] (`client/`): the cloneable handle. A send is checked and written to the outbox
+//!   file *before* anything else (`client/send.rs`), then announced to the driver; requests
+//!   (history, typing, presence, drafts: `client/requests.rs`) go to the driver and wait for
+//!   their reply.
+//! - `command.rs`: what a handle tells the driver, over a bounded channel. `shared.rs`: what
+//!   both hold: the outbox file, the cache, the latest state and quality, and the flags that
+//!   stand in for a command when the channel is full. `clock.rs`: wall-clock milliseconds.
+//! - `driver/`: one task per client that owns the socket. `run` loops over connections:
+//!   `connection` makes one (token, socket, `auth` with the resume request of `resume`),
+//!   `session` serves it, and the close code and [`backoff`] decide when to try again. In a
+//!   session, `incoming` turns server frames into [`Event`]s, `replay` sends the outbox in
+//!   order with the same `client_msg_id`s, paced by `rate`, `gap_fill` asks `history` for what
+//!   a gap lacks, `receipts` sends `received` and moves own messages to delivered and read,
+//!   `ping` measures the [`quality`], and `refresh` renews the token before it expires.
 //! - [`outbox`]: the SQLite file of outgoing changes and saved resume positions.
 //! - [`cache`]: per-conversation history with TTL and size bounds, deduplication by `seq`,
 //!   gap detection, resume positions, statistics, JSON export and import.
@@ -16,8 +23,12 @@
 //! - [`events`]: the typed events and the [`Events`] stream; [`token`]: where tokens come
 //!   from; [`rest`]: login and the conversation list over REST.
 //!
-//! What flows: application → `Client` → outbox file → driver → socket; socket → driver →
-//! cache (duplicates dropped, gaps filled from `history`) → `Events` → application.
+//! Dependencies point one way: `client` uses `driver`, both use `command`, `shared`, `clock`
+//! and the modules listed after them, and the driver never reaches back into the handle.
+//!
+//! What flows: application → `Client` → outbox file (and a command) → driver → socket;
+//! socket → driver → cache (duplicates dropped, gaps filled from `history`) → `Events` →
+//! application.
 //!
 //! The server's guarantees hold end to end: an outbox entry leaves the file only when the
 //! server acknowledged it (G1); every attempt carries the same `client_msg_id` (G2); messages
@@ -40,11 +51,13 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod backoff;
 pub mod cache;
 mod client;
+mod clock;
+mod command;
 mod config;
 mod driver;
 mod error;
@@ -52,6 +65,7 @@ pub mod events;
 pub mod outbox;
 pub mod quality;
 pub mod rest;
+mod shared;
 pub mod token;
 
 pub use chinwag_proto as proto;

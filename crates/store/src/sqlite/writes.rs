@@ -2,8 +2,7 @@
 //! transaction. Each runs in its own savepoint (see `batch.rs`), so returning an error undoes
 //! exactly its own changes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use chinwag_proto::clock::now_millis;
 use chinwag_proto::ids::{ConversationId, Millis, Seq, TenantId, UserId};
 use chinwag_proto::model::{Message, Role};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -346,13 +345,4 @@ impl Write for Ping {
     fn apply(self, _: &Connection, _: &mut Vec<(TenantId, Message)>) -> StoreResult<()> {
         Ok(())
     }
-}
-
-/// Wall-clock time for `created_at` columns the caller does not supply. A clock before 1970 is
-/// stored as 0 rather than failing the write.
-fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
-        .unwrap_or(0)
 }
