@@ -135,6 +135,73 @@ pub async fn mint_token(
     r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
 }
 
+/// Register `username` with `password` over REST at `base` (a server's root URL); returns the
+/// session token the registration answers with.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let r: Value = http
+        .post(format!("{base}/v1/accounts/register"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("register request")
+        .json()
+        .await
+        .expect("register body");
+    r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
+}
+
+/// `GET` `url` as the holder of `token`; the body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
+}
+
+/// One page of `conversation`'s messages after `after` (up to 200), over REST at `base` as the
+/// holder of `token`: `{"messages": [...], "has_more": ...}`.
+pub async fn messages_page(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    conversation: &str,
+    after: u64,
+) -> Value {
+    let url = format!("{base}/v1/conversations/{conversation}/messages?after={after}&limit=200");
+    get_json(http, &url, token).await
+}
+
+/// Every message of `conversation`, paged forward from the start with [`messages_page`].
+pub async fn full_history(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    conversation: &str,
+) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = messages_page(http, base, token, conversation, after).await;
+        let msgs = page["messages"].as_array().unwrap_or_else(|| panic!("no messages in {page}"));
+        all.extend(msgs.iter().cloned());
+        if let Some(last) = msgs.last() {
+            after = last["seq"].as_u64().expect("seq");
+        }
+        if page["has_more"] != true {
+            return all;
+        }
+    }
+}
+
 /// Create a conversation over REST at `base` (a server's root URL) as the holder of `token`;
 /// `body` is the request (`kind`, `members`, ...). Returns the new conversation's id.
 pub async fn create_conversation(
