@@ -34,7 +34,7 @@ use crate::conn::{Conn, Open, source_addr};
 use crate::latency;
 use crate::procstat::{CpuMeter, rss_bytes};
 use crate::scan::{self, Stamp};
-use crate::scenario::fanout::{opt, round};
+use crate::report::{opt, round};
 use crate::setup::{self, Common};
 use crate::target::{Kind, Target};
 

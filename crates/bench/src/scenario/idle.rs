@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::procstat::{CpuMeter, rss_bytes};
-use crate::scenario::fanout::{opt, round};
+use crate::report::{opt, round};
 use crate::setup::{self, Common};
 use crate::target::Target;
 

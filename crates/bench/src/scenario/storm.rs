@@ -19,7 +19,7 @@ use crate::chinwag::{self, SeqTrack};
 use crate::conn::{Conn, source_addr};
 use crate::latency;
 use crate::procstat::{CpuMeter, rss_bytes};
-use crate::scenario::fanout::{opt, round};
+use crate::report::{opt, round};
 use crate::setup::{self, Common};
 use crate::target::Target;
 
