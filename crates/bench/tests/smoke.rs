@@ -79,7 +79,7 @@ async fn a_tiny_fanout_and_durable_run_deliver_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
-    use chinwag_bench::scenario::{chat, slow, storm};
+    use chinwag_bench::scenario::{chat, slow, storm, two_rooms};
     let server = TestServer::start_with(high_request_limits).await;
     let addr = server.addr;
 
@@ -108,8 +108,7 @@ async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
 
     let args = storm::StormArgs {
         common: common(addr),
-        connections: 60,
-        group_size: 10,
+        layout: two_rooms::LayoutArgs { connections: 60, group_size: 10 },
         window_secs: 0.2,
         missed: 2,
         limit_secs: 20.0,
