@@ -122,16 +122,8 @@ pub async fn mint_token(
     if let Some(ttl) = ttl_secs {
         body["ttl_secs"] = ttl.into();
     }
-    let r: Value = http
-        .post(format!("{base}/v1/server/tokens"))
-        .header("x-api-key", crate::API_KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token body");
+    let req = http.post(format!("{base}/v1/server/tokens")).header("x-api-key", crate::API_KEY);
+    let r = json_reply(req.json(&body), "token").await;
     r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
 }
 
@@ -143,28 +135,15 @@ pub async fn register(
     username: &str,
     password: &str,
 ) -> String {
-    let r: Value = http
-        .post(format!("{base}/v1/accounts/register"))
-        .json(&serde_json::json!({"username": username, "password": password}))
-        .send()
-        .await
-        .expect("register request")
-        .json()
-        .await
-        .expect("register body");
+    let body = serde_json::json!({"username": username, "password": password});
+    let r =
+        json_reply(http.post(format!("{base}/v1/accounts/register")).json(&body), "register").await;
     r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
 }
 
 /// `GET` `url` as the holder of `token`; the body as JSON.
 pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
-    http.get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
+    json_reply(http.get(url).bearer_auth(token), &format!("GET {url}")).await
 }
 
 /// One page of `conversation`'s messages after `after` (up to 200), over REST at `base` as the
@@ -210,15 +189,13 @@ pub async fn create_conversation(
     token: &str,
     body: Value,
 ) -> String {
-    let r: Value = http
-        .post(format!("{base}/v1/conversations"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("conversation request")
-        .json()
-        .await
-        .expect("conversation body");
+    let req = http.post(format!("{base}/v1/conversations")).bearer_auth(token).json(&body);
+    let r = json_reply(req, "conversation").await;
     r["conversation"]["id"].as_str().unwrap_or_else(|| panic!("no conversation in {r}")).to_owned()
+}
+
+/// Send `req` and read the reply's body as JSON; `what` names the request in a panic.
+async fn json_reply(req: reqwest::RequestBuilder, what: &str) -> Value {
+    let res = req.send().await.unwrap_or_else(|e| panic!("{what} request: {e}"));
+    res.json().await.unwrap_or_else(|e| panic!("{what} body: {e}"))
 }
