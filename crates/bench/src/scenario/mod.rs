@@ -1,6 +1,6 @@
 //! The scenarios; each returns its one JSON result and prints a short human summary on stderr.
 //!
-//! Shared by several: [`room`] (one room of every member, publishers on a schedule: `fanout`,
+//! Shared by several: `room` (one room of every member, publishers on a schedule: `fanout`,
 //! `slow`) and [`two_rooms`] (every member in two rooms of G: `idle`, `storm`).
 
 pub mod chat;
