@@ -128,7 +128,7 @@ pub async fn mint_token(
 }
 
 /// Register `username` with `password` over REST at `base` (a server's root URL); returns the
-/// session token the registration answers with.
+/// token the registration answers with.
 pub async fn register(
     http: &reqwest::Client,
     base: &str,
