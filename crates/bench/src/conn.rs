@@ -145,6 +145,40 @@ impl Conn {
         })
     }
 
+    /// How the connection ended, as the scenarios report it: the server's close code, or `eof`.
+    pub fn end_reason(&self) -> String {
+        self.close_code.map_or("eof".into(), |c| c.to_string())
+    }
+
+    /// Once `readable()` has answered `ready`: [`read_now`](Self::read_now), then write any
+    /// replies. `Err` says how the connection ended ([`end_reason`](Self::end_reason) or the
+    /// error).
+    pub fn serve_readable(
+        &mut self,
+        ready: io::Result<()>,
+        on_text: &mut impl FnMut(&[u8], u64, &mut Vec<u8>),
+    ) -> Result<(), String> {
+        ready.map_err(|e| e.to_string())?;
+        match self.read_now(on_text) {
+            Ok(Open::Yes) => self.flush_queued(),
+            Ok(Open::No) => Err(self.end_reason()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Once `writable()` has answered `ready`: write what is queued. `Err` is the error.
+    pub fn serve_writable(&mut self, ready: io::Result<()>) -> Result<(), String> {
+        ready.and_then(|()| self.try_flush()).map_err(|e| e.to_string())
+    }
+
+    /// [`try_flush`](Self::try_flush) if anything is queued. `Err` is the error.
+    pub fn flush_queued(&mut self) -> Result<(), String> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.try_flush().map_err(|e| e.to_string())
+    }
+
     /// Wait until readable, then [`read_now`](Self::read_now).
     pub async fn read(
         &mut self,

@@ -11,6 +11,8 @@
 //! - [`setup`]: tokens (signed locally), conversations (REST), opening many connections.
 //! - [`latency`], [`procstat`]: HdrHistogram summaries; server and generator CPU and memory
 //!   from `/proc`.
+//! - [`measure`], [`report`]: waiting out the last deliveries; figures as a run reports them
+//!   (rounding, shares, MiB, CPU per unit of work) and the tally of `error` frames.
 //! - [`chinwag`]: what the reconnecting scenarios speak beyond `auth` and `send`: `auth` with
 //!   `resume`, `history` paging, per-conversation `seq` bookkeeping (gaps, duplicates).
 //! - [`scenario`]: `fanout`, `idle` (optionally over several processes), `durable`, `slow`,
@@ -26,7 +28,9 @@ pub mod clock;
 pub mod conn;
 pub mod frame;
 pub mod latency;
+pub mod measure;
 pub mod procstat;
+pub mod report;
 pub mod scan;
 pub mod scenario;
 pub mod setup;

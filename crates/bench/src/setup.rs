@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::conn::{Conn, source_addr};
+use crate::procstat::{CpuMeter, rss_bytes};
 use crate::target::Target;
 
 /// Options every scenario shares.
@@ -47,6 +48,16 @@ pub struct Common {
 impl Common {
     pub fn label(&self) -> String {
         self.label.clone().unwrap_or_else(|| self.target.name().to_owned())
+    }
+
+    /// The server's resident memory now, if its pid is known.
+    pub fn server_rss(&self) -> Option<u64> {
+        self.server_pid.and_then(rss_bytes)
+    }
+
+    /// Start measuring the server's (and this generator's) CPU time.
+    pub fn cpu_meter(&self) -> CpuMeter {
+        CpuMeter::start(self.server_pid)
     }
 }
 

@@ -5,7 +5,7 @@
 use chinwag_bench::scenario::{durable, fanout};
 use chinwag_bench::setup::Common;
 use chinwag_bench::target::Target;
-use chinwag_testkit::{TOKEN_SECRET, TestServer};
+use chinwag_testkit::{TOKEN_SECRET, TestServer, high_request_limits};
 
 fn common(addr: std::net::SocketAddr) -> Common {
     Common {
@@ -22,11 +22,7 @@ fn common(addr: std::net::SocketAddr) -> Common {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_fanout_and_durable_run_deliver_everything() {
-    let server = TestServer::start_with(|c| {
-        c.limits.requests_per_second = 100_000;
-        c.limits.user_requests_per_second = 100_000;
-    })
-    .await;
+    let server = TestServer::start_with(high_request_limits).await;
     let addr = server.addr;
 
     let args = fanout::FanoutArgs {
@@ -83,12 +79,8 @@ async fn a_tiny_fanout_and_durable_run_deliver_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
-    use chinwag_bench::scenario::{chat, slow, storm};
-    let server = TestServer::start_with(|c| {
-        c.limits.requests_per_second = 100_000;
-        c.limits.user_requests_per_second = 100_000;
-    })
-    .await;
+    use chinwag_bench::scenario::{chat, slow, storm, two_rooms};
+    let server = TestServer::start_with(high_request_limits).await;
     let addr = server.addr;
 
     let args = slow::SlowArgs {
@@ -116,8 +108,7 @@ async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
 
     let args = storm::StormArgs {
         common: common(addr),
-        connections: 60,
-        group_size: 10,
+        layout: two_rooms::LayoutArgs { connections: 60, group_size: 10 },
         window_secs: 0.2,
         missed: 2,
         limit_secs: 20.0,

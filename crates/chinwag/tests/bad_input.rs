@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{Auth, TestServer, WsClient};
+use chinwag_testkit::{Auth, TestServer, WsClient, high_request_limits};
 use futures_util::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -55,14 +55,9 @@ async fn assert_usable(c: &mut WsClient, after: &str) {
     assert_eq!((&pong["type"], &pong["ts"]), (&json!("pong"), &json!(1)), "after {after}: {pong}");
 }
 
-fn fast(c: &mut chinwag::config::Config) {
-    c.limits.requests_per_second = 100_000;
-    c.limits.user_requests_per_second = 100_000;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
-    let server = TestServer::start_with(fast).await;
+    let server = TestServer::start_with(high_request_limits).await;
     let conv = conversation_with_history(&server).await;
     let before = snapshot(&server, &conv).await;
     let max_body = server.config.limits.max_body_bytes;

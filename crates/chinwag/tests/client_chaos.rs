@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chinwag_client::backoff::BackoffPolicy;
 use chinwag_client::{Client, ClientConfig, Event, MessageState};
-use chinwag_testkit::{ChildServer, Proxy, create_conversation, mint_token};
-use serde_json::{Value, json};
+use chinwag_testkit::{ChildServer, Proxy, create_conversation, get_json, mint_token};
+use serde_json::json;
 use tokio::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
@@ -148,15 +148,7 @@ async fn three_clients_exchange_2000_messages_through_sigkills_and_cut_connectio
         assert_eq!(clients[i].outbox_len(), 0, "{}: the outbox drained", USERS[i]);
     }
 
-    let page: Value = http
-        .get(server.url(&format!("/v1/conversations/{conv}")))
-        .bearer_auth(&tokens[0])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&http, &server.url(&format!("/v1/conversations/{conv}")), &tokens[0]).await;
     assert_eq!(page["last_seq"], TOTAL as u64, "the server stored each message once");
     let elapsed = started.elapsed();
     eprintln!(

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{ChatProcess, ChildServer, create_conversation};
-use serde_json::{Value, json};
+use chinwag_testkit::{ChatProcess, ChildServer, create_conversation, register};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
 const PASSWORD: &str = "correct horse battery";
@@ -16,42 +16,15 @@ async fn two_terminals_see_typing_receipts_unread_counts_and_quality() {
     let server = ChildServer::start(BIN.as_ref(), data.path()).await;
     let base = server.url("");
     let http = reqwest::Client::new();
-    let mut token = String::new();
-    for user in ["alice", "bob"] {
-        let r: Value = http
-            .post(server.url("/v1/accounts/register"))
-            .json(&json!({"username": user, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if user == "alice" {
-            token = r["token"].as_str().unwrap().to_owned();
-        }
-    }
-    let conv = create_conversation(
-        &http,
-        &server.url(""),
-        &token,
-        json!({"kind": "direct", "members": ["bob"]}),
-    )
-    .await;
+    let token = register(&http, &base, "alice", PASSWORD).await;
+    register(&http, &base, "bob", PASSWORD).await;
+    let conv =
+        create_conversation(&http, &base, &token, json!({"kind": "direct", "members": ["bob"]}))
+            .await;
 
     let start = |user: &str| {
         let state = states.path().join(format!("{user}.db"));
-        let args = [
-            "--server",
-            &base,
-            "--user",
-            user,
-            "--state",
-            state.to_str().unwrap(),
-            "--conversation",
-            &conv,
-        ];
-        ChatProcess::spawn(BIN, &args, &[("CHINWAG_PASSWORD", PASSWORD)])
+        ChatProcess::sign_in(BIN, &base, user, PASSWORD, &state, &["--conversation", &conv])
     };
     let mut alice = start("alice");
     let mut bob = start("bob");
@@ -90,8 +63,7 @@ async fn two_terminals_see_typing_receipts_unread_counts_and_quality() {
     assert!(status.ends_with("outbox=0"), "{status}");
 
     for chat in [&mut alice, &mut bob] {
-        chat.say("/quit").await;
-        let exit = tokio::time::timeout(Duration::from_secs(10), chat.child.wait()).await;
+        let exit = chat.quit().await;
         assert!(exit.expect("exits on /quit").unwrap().success());
     }
 }

@@ -6,20 +6,20 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chinwag_testkit::{ChatProcess, ChildServer, Proxy, create_conversation};
-use serde_json::{Value, json};
+use chinwag_testkit::{
+    ChatProcess, ChildServer, Proxy, create_conversation, messages_page, register,
+};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chinwag");
 const PASSWORD: &str = "correct horse battery";
 
 fn chat(server: &str, state: &Path, conversation: Option<&str>) -> ChatProcess {
-    let state = state.to_str().unwrap();
-    let mut args = vec!["--server", server, "--user", "alice", "--max-backoff-ms", "300"];
-    args.extend(["--state", state]);
+    let mut more = vec!["--max-backoff-ms", "300"];
     if let Some(c) = conversation {
-        args.extend(["--conversation", c]);
+        more.extend(["--conversation", c]);
     }
-    ChatProcess::spawn(BIN, &args, &[("CHINWAG_PASSWORD", PASSWORD)])
+    ChatProcess::sign_in(BIN, server, "alice", PASSWORD, state, &more)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,21 +32,8 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
     let proxy = Proxy::start(server.addr).await;
     let base = format!("http://{}", proxy.addr());
 
-    let mut token = String::new();
-    for user in ["alice", "bob"] {
-        let r: Value = http
-            .post(format!("{base}/v1/accounts/register"))
-            .json(&json!({"username": user, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if user == "alice" {
-            token = r["token"].as_str().expect("token").to_owned();
-        }
-    }
+    let token = register(&http, &base, "alice", PASSWORD).await;
+    register(&http, &base, "bob", PASSWORD).await;
     let conv =
         create_conversation(&http, &base, &token, json!({"kind": "direct", "members": ["bob"]}))
             .await;
@@ -88,15 +75,7 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
     let expected: Vec<(String, u64)> = queued.iter().cloned().zip(1..=50).collect();
     assert_eq!(sent, expected, "the same client_msg_ids, acknowledged in the order typed");
 
-    let page: Value = http
-        .get(format!("{base}/v1/conversations/{conv}/messages?after=0&limit=200"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = messages_page(&http, &base, &token, &conv, 0).await;
     let stored: Vec<(u64, String, String)> = page["messages"]
         .as_array()
         .unwrap()
@@ -114,7 +93,6 @@ async fn fifty_messages_queued_offline_survive_a_client_restart() {
         .collect();
     assert_eq!(stored, want, "stored once each, in order");
 
-    second.say("/quit").await;
-    let status = tokio::time::timeout(Duration::from_secs(10), second.child.wait()).await;
+    let status = second.quit().await;
     assert!(status.expect("chat exits on /quit").unwrap().success());
 }

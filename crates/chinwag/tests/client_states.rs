@@ -7,7 +7,7 @@ use chinwag_client::backoff::BackoffPolicy;
 use chinwag_client::{
     Client, ClientConfig, ConnectionState, Event, Events, HistoryQuery, MessageState,
 };
-use chinwag_testkit::{Proxy, TestServer};
+use chinwag_testkit::{Proxy, TestServer, high_request_limits};
 
 /// Collect state events until `done` says so.
 async fn states_until(
@@ -135,11 +135,7 @@ async fn a_message_past_its_deadline_fails_stays_failed_and_retry_sends_it_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_never_wait_for_an_application_that_is_not_reading_events() {
-    let server = TestServer::start_with(|c| {
-        c.limits.requests_per_second = 100_000;
-        c.limits.user_requests_per_second = 100_000;
-    })
-    .await;
+    let server = TestServer::start_with(high_request_limits).await;
     let conv = server.group("alice", &["bob"]).await;
     // One event of room: the driver stalls at once while nobody reads.
     let config = ClientConfig { event_capacity: 1, ..ClientConfig::default() };

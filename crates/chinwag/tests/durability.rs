@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chinwag_testkit::{ChildServer, TestServer, create_conversation, mint_token};
+use chinwag_testkit::{
+    ChildServer, TestServer, WsClient, create_conversation, full_history, mint_token,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -64,30 +66,6 @@ async fn sender(
     }
 }
 
-async fn full_history(http: &reqwest::Client, base: &str, token: &str, conv: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = http
-            .get(format!("{base}/v1/conversations/{conv}/messages?after={after}&limit=200"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let msgs = page["messages"].as_array().unwrap();
-        all.extend(msgs.iter().cloned());
-        if let Some(last) = msgs.last() {
-            after = last["seq"].as_u64().unwrap();
-        }
-        if page["has_more"] != true {
-            return all;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,13 +74,9 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
     let base = server.url("");
     let owner = mint(&http, &base, "owner").await;
     let senders: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
-    let conv = create_conversation(
-        &http,
-        &server.url(""),
-        &owner,
-        json!({"kind": "group", "members": senders}),
-    )
-    .await;
+    let conv =
+        create_conversation(&http, &base, &owner, json!({"kind": "group", "members": senders}))
+            .await;
 
     let mut acked: HashMap<String, (u64, String)> = HashMap::new();
     let mut in_flight = Vec::new();
@@ -138,12 +112,8 @@ async fn sigkill_under_concurrent_senders_never_loses_an_acknowledged_message() 
     let base = server.url("");
     let token = mint(&http, &base, "owner").await;
     // Retrying what was in flight at each kill never duplicates (G2 across crashes).
-    let mut retry_client = chinwag_testkit::WsClient::connect_as(
-        &server.ws_url(),
-        &mint(&http, &base, "s0").await,
-        None,
-    )
-    .await;
+    let mut retry_client =
+        WsClient::connect_as(&server.ws_url(), &mint(&http, &base, "s0").await, None).await;
     for cid in in_flight.iter().filter(|c| c.starts_with("s0-")) {
         let ack = retry_client.send_msg(&conv, cid, "durable").await;
         assert_eq!(ack["type"], "ack", "{ack}");
@@ -240,7 +210,7 @@ async fn sigterm_closes_clients_with_service_restart_and_exits_cleanly() {
     let http = reqwest::Client::new();
     let mut server = ChildServer::start(BIN.as_ref(), dir.path()).await;
     let token = mint(&http, &server.url(""), "alice").await;
-    let mut c = chinwag_testkit::WsClient::connect_as(&server.ws_url(), &token, None).await;
+    let mut c = WsClient::connect_as(&server.ws_url(), &token, None).await;
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     let closed = c.closed().await;
     assert_eq!(closed.code, Some(1012), "{closed:?}");

@@ -3,13 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use chinwag_testkit::{TestServer, WsClient};
+use chinwag_testkit::{TestServer, WsClient, high_request_limits};
 use serde_json::{Value, json};
-
-fn fast(c: &mut chinwag::config::Config) {
-    c.limits.requests_per_second = 100_000;
-    c.limits.user_requests_per_second = 100_000;
-}
 
 async fn send_n(c: &mut WsClient, conv: &str, prefix: &str, n: usize) -> Vec<u64> {
     let mut seqs = Vec::with_capacity(n);
@@ -23,7 +18,7 @@ async fn send_n(c: &mut WsClient, conv: &str, prefix: &str, n: usize) -> Vec<u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn away_for_500_messages_then_live_with_no_gap_at_the_seam() {
-    let server = TestServer::start_with(fast).await;
+    let server = TestServer::start_with(high_request_limits).await;
     let conv = server.group("alice", &["bob"]).await;
     let mut alice = server.connect("alice").await;
     send_n(&mut alice, &conv, "before", 3).await;
@@ -68,7 +63,7 @@ async fn away_for_500_messages_then_live_with_no_gap_at_the_seam() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_learns_new_conversations_and_caps_long_replays() {
     let server = TestServer::start_with(|c| {
-        fast(c);
+        high_request_limits(c);
         c.limits.resume_max_messages = 50;
     })
     .await;

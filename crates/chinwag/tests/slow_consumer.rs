@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chinwag_testkit::{TestServer, WsClient};
+use chinwag_testkit::{TestServer, WsClient, high_request_limits};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::MaybeTlsStream;
@@ -71,8 +71,7 @@ async fn pipelined_sender(url: String, token: String, conv: String, name: String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reader_is_cut_off_others_get_everything_and_it_recovers() {
     let server = TestServer::start_with(|c| {
-        c.limits.requests_per_second = 100_000;
-        c.limits.user_requests_per_second = 100_000;
+        high_request_limits(c);
         c.limits.resume_max_messages = 50_000;
         // The kernel alone can absorb megabytes for a stalled loopback socket (tcp_wmem up to
         // 4 MiB): smaller caps make the rule bite within this test's traffic. Both: fan-out

@@ -1,7 +1,8 @@
 //! `chinwag chat --line` as a child process: write commands to its stdin, wait for its event
 //! lines on stdout.
 
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -33,6 +34,32 @@ impl ChatProcess {
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         Self { child, stdin, lines, seen: Vec::new() }
+    }
+
+    /// Start `binary chat --line` against `server` as `user`, who signs in with `password` (passed
+    /// as `CHINWAG_PASSWORD`), keeping the client's state in `state`; `more` are further
+    /// arguments (`--conversation ID`, ...).
+    pub fn sign_in(
+        binary: &str,
+        server: &str,
+        user: &str,
+        password: &str,
+        state: &Path,
+        more: &[&str],
+    ) -> Self {
+        let state = state.to_str().expect("state path is UTF-8");
+        let mut args = vec!["--server", server, "--user", user, "--state", state];
+        args.extend_from_slice(more);
+        Self::spawn(binary, &args, &[("CHINWAG_PASSWORD", password)])
+    }
+
+    /// Type `/quit` and wait up to ten seconds for the process to end: `Err` if it did not, else
+    /// its exit status.
+    pub async fn quit(
+        &mut self,
+    ) -> Result<std::io::Result<ExitStatus>, tokio::time::error::Elapsed> {
+        self.say("/quit").await;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await
     }
 
     /// Write one line to the chat's stdin.

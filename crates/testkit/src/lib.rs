@@ -3,13 +3,18 @@
 //! # Layout
 //! - [`TestServer`]: the real server (the same `chinwag::build` + `chinwag::run` as the binary)
 //!   on `127.0.0.1:0` with a temporary data directory; stop it, or drop it.
+//!   [`high_request_limits`] is the configuration tweak for load.
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite, a third-party implementation) with
 //!   helpers for request/reply and for waiting on events.
 //! - [`ChildServer`]: the `chinwag` binary as a child process, for tests that kill it.
 //! - [`open_with_headers`]: a WebSocket upgrade with chosen headers (`Origin`, `Cookie`);
 //!   [`silent_peer`]: a connection that authenticates and then goes silent.
 //! - [`mint_token`]: a token from the server API of any running server.
-//! - [`ChatProcess`]: `chinwag chat --line` as a child process, driven through stdin/stdout.
+//! - [`register`], [`create_conversation`], [`messages_page`], [`full_history`], [`get_json`]:
+//!   REST set-up and reads against any running server's root URL (in-process, child, or behind
+//!   a [`Proxy`]).
+//! - [`ChatProcess`]: `chinwag chat --line` as a child process, driven through stdin/stdout;
+//!   [`ChatProcess::sign_in`] starts one signed in with a password.
 //! - [`Proxy`]: a loopback TCP proxy that adds latency, cuts connections at random or all at
 //!   once, and follows a server restarted on another port.
 //! - [`TestServer::call`] and [`Reply`]: REST calls with any credentials ([`Auth`]), and
@@ -30,8 +35,10 @@ pub use child::ChildServer;
 pub use client::{Closed, WsClient};
 pub use handshake::{Ws, open_with_headers, refused_status, silent_peer};
 pub use proxy::Proxy;
-pub use rest::{Auth, Reply, create_conversation, mint_token};
-pub use server::{API_KEY, TOKEN_SECRET, TestServer};
+pub use rest::{
+    Auth, Reply, create_conversation, full_history, get_json, messages_page, mint_token, register,
+};
+pub use server::{API_KEY, TOKEN_SECRET, TestServer, high_request_limits};
 
 /// Default wait for anything a test expects to happen.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -122,17 +122,63 @@ pub async fn mint_token(
     if let Some(ttl) = ttl_secs {
         body["ttl_secs"] = ttl.into();
     }
-    let r: Value = http
-        .post(format!("{base}/v1/server/tokens"))
-        .header("x-api-key", crate::API_KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token body");
+    let req = http.post(format!("{base}/v1/server/tokens")).header("x-api-key", crate::API_KEY);
+    let r = json_reply(req.json(&body), "token").await;
     r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
+}
+
+/// Register `username` with `password` over REST at `base` (a server's root URL); returns the
+/// token the registration answers with.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let body = serde_json::json!({"username": username, "password": password});
+    let r =
+        json_reply(http.post(format!("{base}/v1/accounts/register")).json(&body), "register").await;
+    r["token"].as_str().unwrap_or_else(|| panic!("no token in {r}")).to_owned()
+}
+
+/// `GET` `url` as the holder of `token`; the body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    json_reply(http.get(url).bearer_auth(token), &format!("GET {url}")).await
+}
+
+/// One page of `conversation`'s messages after `after` (up to 200), over REST at `base` as the
+/// holder of `token`: `{"messages": [...], "has_more": ...}`.
+pub async fn messages_page(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    conversation: &str,
+    after: u64,
+) -> Value {
+    let url = format!("{base}/v1/conversations/{conversation}/messages?after={after}&limit=200");
+    get_json(http, &url, token).await
+}
+
+/// Every message of `conversation`, paged forward from the start with [`messages_page`].
+pub async fn full_history(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    conversation: &str,
+) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = messages_page(http, base, token, conversation, after).await;
+        let msgs = page["messages"].as_array().unwrap_or_else(|| panic!("no messages in {page}"));
+        all.extend(msgs.iter().cloned());
+        if let Some(last) = msgs.last() {
+            after = last["seq"].as_u64().expect("seq");
+        }
+        if page["has_more"] != true {
+            return all;
+        }
+    }
 }
 
 /// Create a conversation over REST at `base` (a server's root URL) as the holder of `token`;
@@ -143,15 +189,13 @@ pub async fn create_conversation(
     token: &str,
     body: Value,
 ) -> String {
-    let r: Value = http
-        .post(format!("{base}/v1/conversations"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("conversation request")
-        .json()
-        .await
-        .expect("conversation body");
+    let req = http.post(format!("{base}/v1/conversations")).bearer_auth(token).json(&body);
+    let r = json_reply(req, "conversation").await;
     r["conversation"]["id"].as_str().unwrap_or_else(|| panic!("no conversation in {r}")).to_owned()
+}
+
+/// Send `req` and read the reply's body as JSON; `what` names the request in a panic.
+async fn json_reply(req: reqwest::RequestBuilder, what: &str) -> Value {
+    let res = req.send().await.unwrap_or_else(|e| panic!("{what} request: {e}"));
+    res.json().await.unwrap_or_else(|e| panic!("{what} body: {e}"))
 }

@@ -17,6 +17,13 @@ pub const TOKEN_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// The API key of the default tenant on test servers.
 pub const API_KEY: &str = "test-api-key-0123456789";
 
+/// A [`TestServer::start_with`] tweak for load: request limits (per connection and per user) far
+/// above anything a test sends.
+pub fn high_request_limits(config: &mut Config) {
+    config.limits.requests_per_second = 100_000;
+    config.limits.user_requests_per_second = 100_000;
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub node: Node,

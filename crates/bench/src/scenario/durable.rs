@@ -15,11 +15,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::now_us;
-use crate::conn::{Conn, Open};
+use crate::conn::Conn;
 use crate::latency;
-use crate::procstat::{CpuMeter, rss_bytes};
+use crate::procstat::CpuUse;
+use crate::report::{Errors, opt, pct1, round, us_each};
 use crate::scan::Stamp;
-use crate::scenario::fanout::{opt, round};
 use crate::setup::{self, Common};
 use crate::target::{Kind, Target};
 
@@ -50,8 +50,7 @@ struct Shared {
     stopped: bool,
     acks: u64,
     hist: Histogram<u64>,
-    errors: u64,
-    first_error: Option<String>,
+    errors: Errors,
     closed: u64,
 }
 
@@ -65,9 +64,47 @@ async fn run_async(args: DurableArgs) -> anyhow::Result<serde_json::Value> {
         bail!("durable measures acknowledged writes: only --target chinwag stores anything");
     }
     let n = args.senders.max(1);
+    let k = if args.conversations == 0 { n } else { args.conversations.min(n) };
+    let shared = Rc::new(RefCell::new(Shared {
+        measuring: false,
+        stopped: false,
+        acks: 0,
+        hist: latency::histogram(),
+        errors: Errors::default(),
+        closed: 0,
+    }));
+    let tasks = start_senders(&args, n, k, &shared).await?;
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup_secs)).await;
+    let meter = common.cpu_meter();
+    let started = Instant::now();
+    shared.borrow_mut().measuring = true;
+    tokio::time::sleep(Duration::from_secs_f64(args.secs)).await;
+    {
+        let mut s = shared.borrow_mut();
+        s.measuring = false;
+        s.stopped = true;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = meter.stop();
+    let rss = common.server_rss();
+    // Let in-flight sends finish so the server is quiet for whatever runs next.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for t in &tasks {
+        t.abort();
+    }
+    Ok(report(&args, &shared.borrow(), (n, k), wall, cpu, rss))
+}
+
+/// `n` senders in `k` conversations (sender i in conversation i mod k), connected and sending.
+async fn start_senders(
+    args: &DurableArgs,
+    n: usize,
+    k: usize,
+    shared: &Rc<RefCell<Shared>>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let common = &args.common;
     let prefix = setup::run_prefix();
     let users: Vec<String> = (0..n).map(|i| format!("{prefix}-s{i}")).collect();
-    let k = if args.conversations == 0 { n } else { args.conversations.min(n) };
     let groups: Vec<(String, Vec<String>)> = (0..k)
         .map(|j| {
             let members: Vec<String> = users.iter().skip(j).step_by(k).cloned().collect();
@@ -80,15 +117,6 @@ async fn run_async(args: DurableArgs) -> anyhow::Result<serde_json::Value> {
     let opened =
         setup::open_all(common, n, |_| Target::Chinwag.path(""), |i| Some(tokens[i].clone()))
             .await?;
-    let shared = Rc::new(RefCell::new(Shared {
-        measuring: false,
-        stopped: false,
-        acks: 0,
-        hist: latency::histogram(),
-        errors: 0,
-        first_error: None,
-        closed: 0,
-    }));
     let mut tasks = Vec::new();
     for (i, conn) in opened.conns.into_iter().enumerate() {
         let sender = Sender {
@@ -105,40 +133,34 @@ async fn run_async(args: DurableArgs) -> anyhow::Result<serde_json::Value> {
             shared.clone(),
         )));
     }
-    tokio::time::sleep(Duration::from_secs_f64(args.warmup_secs)).await;
-    let meter = CpuMeter::start(common.server_pid);
-    let started = Instant::now();
-    shared.borrow_mut().measuring = true;
-    tokio::time::sleep(Duration::from_secs_f64(args.secs)).await;
-    {
-        let mut s = shared.borrow_mut();
-        s.measuring = false;
-        s.stopped = true;
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = meter.stop();
-    let rss = common.server_pid.and_then(rss_bytes);
-    // Let in-flight sends finish so the server is quiet for whatever runs next.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for t in &tasks {
-        t.abort();
-    }
-    let s = shared.borrow();
+    Ok(tasks)
+}
+
+/// The human summary on stderr and the JSON result of `n` senders into `k` conversations,
+/// measured over `wall` seconds.
+fn report(
+    args: &DurableArgs,
+    s: &Shared,
+    (n, k): (usize, usize),
+    wall: f64,
+    cpu: CpuUse,
+    rss: Option<u64>,
+) -> serde_json::Value {
+    let common = &args.common;
     let lat = latency::summary(&s.hist);
     let acks_per_s = s.acks as f64 / wall;
-    let us_per_ack =
-        cpu.server_cpu_secs.filter(|_| s.acks > 0).map(|c| round(c * 1e6 / s.acks as f64, 2));
+    let us_per_ack = us_each(cpu.server_cpu_secs, s.acks, 2);
     eprintln!(
         "durable {}: {n} senders × window {} into {k} conversations: {:.0} acks/s, ack {}; server {} % CPU, {} µs/ack; {} errors",
         common.label(),
         args.window,
         acks_per_s,
         latency::human(&lat),
-        opt(cpu.server_pct().map(|v| round(v, 1))),
+        opt(pct1(cpu.server_pct())),
         opt(us_per_ack),
-        s.errors
+        s.errors.count
     );
-    Ok(json!({
+    json!({
         "scenario": "durable",
         "label": common.label(),
         "target": common.target,
@@ -148,15 +170,15 @@ async fn run_async(args: DurableArgs) -> anyhow::Result<serde_json::Value> {
         "acks": s.acks,
         "acks_per_s": round(acks_per_s, 0),
         "latency": lat,
-        "errors": s.errors,
-        "first_error": s.first_error,
+        "errors": s.errors.count,
+        "first_error": s.errors.first,
         "closed": s.closed,
-        "server_cpu_pct": cpu.server_pct().map(|v| round(v, 1)),
+        "server_cpu_pct": pct1(cpu.server_pct()),
         "server_us_per_ack": us_per_ack,
-        "generator_cpu_pct": cpu.generator_pct().map(|v| round(v, 1)),
+        "generator_cpu_pct": pct1(cpu.generator_pct()),
         "server_rss_bytes": rss,
         "args": args,
-    }))
+    })
 }
 
 struct Sender {
@@ -203,8 +225,7 @@ async fn send_loop(mut conn: Conn, mut sender: Sender, window: usize, shared: Rc
                 }
             }
             Kind::Error => {
-                s.errors += 1;
-                s.first_error.get_or_insert_with(|| String::from_utf8_lossy(payload).into_owned());
+                s.errors.note(payload);
                 if !s.stopped {
                     sender.queue(out);
                 }
@@ -213,20 +234,15 @@ async fn send_loop(mut conn: Conn, mut sender: Sender, window: usize, shared: Rc
         }
     };
     loop {
-        if !conn.out.is_empty() && conn.try_flush().is_err() {
+        if conn.flush_queued().is_err() {
             break;
         }
-        tokio::select! {
-            r = conn.stream.readable() => {
-                if r.is_err() || !matches!(conn.read_now(&mut on_text), Ok(Open::Yes)) {
-                    break;
-                }
-            }
-            r = conn.stream.writable(), if !conn.out.is_empty() => {
-                if r.is_err() {
-                    break;
-                }
-            }
+        let served = tokio::select! {
+            r = conn.stream.readable() => conn.serve_readable(r, &mut on_text),
+            r = conn.stream.writable(), if !conn.out.is_empty() => conn.serve_writable(r),
+        };
+        if served.is_err() {
+            break;
         }
     }
     shared.borrow_mut().closed += 1;

@@ -2,19 +2,20 @@
 //! `--connect-concurrency` at a time and then left idle → handshakes per second, and the
 //! server's resident memory per connection (VmRSS after − before, over N).
 //!
-//! Rooms: member i is in `a{i / G}` and in `b{i mod M}` (M = N / G rooms per family), so every
-//! room has G members and every member is in exactly two. For Chinwag these are group
-//! conversations created over REST before the baseline is taken; peers get them in the URL.
+//! Rooms: the [`two_rooms`](crate::scenario::two_rooms) layout (member i in `a{i / G}` and
+//! `b{i mod M}`). For Chinwag these are group conversations created over REST before the
+//! baseline is taken; peers get them in the URL.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::procstat::{CpuMeter, rss_bytes};
-use crate::scenario::fanout::{opt, round};
-use crate::setup::{self, Common};
+use crate::procstat::{CpuMeter, CpuUse};
+use crate::report::{merged, mib, opt, pct1, round, us_each};
+use crate::scenario::two_rooms::{LayoutArgs, TwoRooms};
+use crate::setup::{self, Common, Opened};
 use crate::target::Target;
 
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -22,10 +23,9 @@ pub struct IdleArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
-    #[arg(long, default_value_t = 10_000)]
-    pub connections: usize,
-    #[arg(long, default_value_t = 10)]
-    pub group_size: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub layout: LayoutArgs,
     /// How long to wait after the last connection opened before reading the server's memory.
     #[arg(long, default_value_t = 3.0)]
     pub settle_secs: f64,
@@ -57,133 +57,146 @@ async fn run_async(args: IdleArgs) -> anyhow::Result<serde_json::Value> {
         return shard_run(&args, shard).await;
     }
     let common = &args.common;
-    let target = common.target;
-    let n = args.connections.max(1);
-    let g = args.group_size.clamp(1, n);
-    let rooms_per_family = n.div_ceil(g);
+    let layout = args.layout.rooms();
+    let n = layout.n;
     let prefix = setup::run_prefix();
-    let users: Vec<String> = (0..n).map(|i| format!("{prefix}-i{i}")).collect();
-    if target == Target::Chinwag {
-        let mut groups = Vec::with_capacity(2 * rooms_per_family);
-        for k in 0..rooms_per_family {
-            let a: Vec<String> = users.iter().skip(k * g).take(g).cloned().collect();
-            let b: Vec<String> = users.iter().skip(k).step_by(rooms_per_family).cloned().collect();
-            for family in [a, b] {
-                if let Some((owner, rest)) = family.split_first() {
-                    groups.push((owner.clone(), rest.to_vec()));
-                }
-            }
-        }
-        let started = std::time::Instant::now();
-        let count = groups.len();
-        setup::create_groups(common.addr, &common.token_secret, groups, args.create_concurrency)
-            .await?;
-        eprintln!(
-            "idle {}: created {count} conversations in {:.1} s",
-            common.label(),
-            started.elapsed().as_secs_f64()
-        );
+    let users: Vec<String> = (0..n).map(|i| user(&prefix, i)).collect();
+    if common.target == Target::Chinwag {
+        layout.create(common, &users, args.create_concurrency, "idle").await?;
     }
-    let secret = common.token_secret.clone();
-    let tokens: Vec<Option<String>> = match target {
-        _ if args.skip_opening => vec![None; n],
-        Target::Chinwag => {
-            users.iter().map(|u| setup::token(&secret, u).map(Some)).collect::<Result<_, _>>()?
-        }
-        _ => vec![None; n],
-    };
+    let tokens = tokens(&args, &users)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     if args.procs > 1 {
         return multi_process(&args, &prefix).await;
     }
-    let rss_before = common.server_pid.and_then(rss_bytes);
-    let meter = CpuMeter::start(common.server_pid);
-    let opened = setup::open_many(
-        &Common { skip_opening: args.skip_opening, ..common.clone() },
-        n,
-        |i| target.path(&format!("a{},b{}", i / g, i % rooms_per_family)),
-        |i| tokens[i].clone(),
-    )
-    .await;
+    let rss_before = common.server_rss();
+    let meter = common.cpu_meter();
+    let opened = open(&args, layout, n, |i| i, &tokens).await;
     let cpu = meter.stop();
     let connected = n - opened.failed;
     if connected == 0 {
         bail!("no connection opened: {}", opened.first_error.unwrap_or_default());
     }
     tokio::time::sleep(Duration::from_secs_f64(args.settle_secs)).await;
-    let rss_after = common.server_pid.and_then(rss_bytes);
-    let per_conn = match (rss_before, rss_after) {
-        (Some(b), Some(a)) => Some((a as f64 - b as f64) / connected as f64),
-        _ => None,
-    };
+    let rss_after = common.server_rss();
     let handshakes_per_s = connected as f64 / opened.elapsed.as_secs_f64();
-    let server_us_per_handshake = cpu.server_cpu_secs.map(|c| round(c * 1e6 / connected as f64, 1));
+    let h = Handshakes { connected, handshakes_per_s, cpu, rss_before, rss_after };
     eprintln!(
-        "idle {}: {connected}/{n} connected in {:.2} s ({:.0} handshakes/s, server {} µs CPU each); server RSS {} → {} MiB: {} KiB per connection",
+        "idle {}: {connected}/{n} connected in {:.2} s {}",
         common.label(),
         opened.elapsed.as_secs_f64(),
-        handshakes_per_s,
-        opt(server_us_per_handshake),
-        opt(rss_before.map(|b| round(b as f64 / 1048576.0, 1))),
-        opt(rss_after.map(|b| round(b as f64 / 1048576.0, 1))),
-        opt(per_conn.map(|b| round(b / 1024.0, 2))),
+        h.human(),
     );
     drop(opened.conns);
-    Ok(json!({
-        "scenario": "idle",
-        "label": common.label(),
-        "target": target,
-        "connections": n,
-        "connected": connected,
+    let more = json!({
         "failed": opened.failed,
         "first_error": opened.first_error,
         "connect_secs": round(opened.elapsed.as_secs_f64(), 3),
-        "handshakes_per_s": round(handshakes_per_s, 0),
-        "server_cpu_secs": cpu.server_cpu_secs,
-        "server_us_per_handshake": server_us_per_handshake,
-        "generator_cpu_pct": cpu.generator_pct().map(|v| round(v, 1)),
-        "server_rss_before_bytes": rss_before,
-        "server_rss_after_bytes": rss_after,
-        "server_rss_per_conn_bytes": per_conn.map(|v| round(v, 0)),
-        "args": args,
-    }))
+        "generator_cpu_pct": pct1(cpu.generator_pct()),
+    });
+    Ok(merged(h.json(&args), more))
+}
+
+/// The name of member `i`.
+fn user(prefix: &str, i: usize) -> String {
+    format!("{prefix}-i{i}")
+}
+
+/// The members' tokens (Chinwag, unless the opening is skipped).
+fn tokens(args: &IdleArgs, users: &[String]) -> anyhow::Result<Vec<Option<String>>> {
+    if args.skip_opening {
+        return Ok(vec![None; users.len()]);
+    }
+    setup::room_tokens(&args.common, args.common.target, users)
+}
+
+/// Open `count` connections, the k-th as member `member(k)` with `tokens[k]`.
+async fn open(
+    args: &IdleArgs,
+    layout: TwoRooms,
+    count: usize,
+    member: impl Fn(usize) -> usize,
+    tokens: &[Option<String>],
+) -> Opened {
+    let target = args.common.target;
+    setup::open_many(
+        &Common { skip_opening: args.skip_opening, ..args.common.clone() },
+        count,
+        |k| layout.path(target, member(k)),
+        |k| tokens[k].clone(),
+    )
+    .await
+}
+
+/// What opening the connections cost the server, in one generator process or over several.
+struct Handshakes {
+    connected: usize,
+    handshakes_per_s: f64,
+    cpu: CpuUse,
+    rss_before: Option<u64>,
+    rss_after: Option<u64>,
+}
+
+impl Handshakes {
+    /// Server memory per connection: VmRSS after − before, over the connections.
+    fn per_conn(&self) -> Option<f64> {
+        match (self.rss_before, self.rss_after) {
+            (Some(b), Some(a)) => Some((a as f64 - b as f64) / self.connected as f64),
+            _ => None,
+        }
+    }
+
+    fn server_us_each(&self) -> Option<f64> {
+        us_each(self.cpu.server_cpu_secs, self.connected as u64, 1)
+    }
+
+    /// The end of the summary line: rate, CPU and memory.
+    fn human(&self) -> String {
+        format!(
+            "({:.0} handshakes/s, server {} µs CPU each); server RSS {} → {} MiB: {} KiB per connection",
+            self.handshakes_per_s,
+            opt(self.server_us_each()),
+            mib(self.rss_before),
+            mib(self.rss_after),
+            opt(self.per_conn().map(|b| round(b / 1024.0, 2))),
+        )
+    }
+
+    /// The result fields a single- and a multi-process run share.
+    fn json(&self, args: &IdleArgs) -> serde_json::Value {
+        json!({
+            "scenario": "idle",
+            "label": args.common.label(),
+            "target": args.common.target,
+            "connections": args.layout.rooms().n,
+            "connected": self.connected,
+            "handshakes_per_s": round(self.handshakes_per_s, 0),
+            "server_cpu_secs": self.cpu.server_cpu_secs,
+            "server_us_per_handshake": self.server_us_each(),
+            "server_rss_before_bytes": self.rss_before,
+            "server_rss_after_bytes": self.rss_after,
+            "server_rss_per_conn_bytes": self.per_conn().map(|v| round(v, 0)),
+            "args": args,
+        })
+    }
 }
 
 /// This process's share of the connections: the indices i ≡ shard (mod procs).
 fn shard_users(args: &IdleArgs, shard: usize) -> Vec<usize> {
-    let n = args.connections.max(1);
+    let n = args.layout.rooms().n;
     (shard..n).step_by(args.procs.max(1)).collect()
 }
 
 /// A shard: open its connections, report them in one JSON line, hold them until standard input
 /// closes.
 async fn shard_run(args: &IdleArgs, shard: usize) -> anyhow::Result<serde_json::Value> {
-    let common = &args.common;
-    let target = common.target;
-    let n = args.connections.max(1);
-    let g = args.group_size.clamp(1, n);
-    let rooms_per_family = n.div_ceil(g);
+    let layout = args.layout.rooms();
     let prefix = args.prefix.clone().unwrap_or_default();
     let mine = shard_users(args, shard);
-    let tokens: Vec<Option<String>> = match target {
-        _ if args.skip_opening => vec![None; mine.len()],
-        Target::Chinwag => mine
-            .iter()
-            .map(|i| setup::token(&common.token_secret, &format!("{prefix}-i{i}")).map(Some))
-            .collect::<Result<_, _>>()?,
-        _ => vec![None; mine.len()],
-    };
+    let users: Vec<String> = mine.iter().map(|&i| user(&prefix, i)).collect();
+    let tokens = tokens(args, &users)?;
     let own = CpuMeter::start(None);
-    let opened = setup::open_many(
-        &Common { skip_opening: args.skip_opening, ..common.clone() },
-        mine.len(),
-        |k| {
-            let i = mine[k];
-            target.path(&format!("a{},b{}", i / g, i % rooms_per_family))
-        },
-        |k| tokens[k].clone(),
-    )
-    .await;
+    let opened = open(args, layout, mine.len(), |k| mine[k], &tokens).await;
     let line = json!({
         "shard": shard,
         "connections": mine.len(),
@@ -205,19 +218,12 @@ async fn shard_run(args: &IdleArgs, shard: usize) -> anyhow::Result<serde_json::
     std::process::exit(0);
 }
 
-/// The parent of `--procs` shards.
-async fn multi_process(args: &IdleArgs, prefix: &str) -> anyhow::Result<serde_json::Value> {
-    use tokio::io::AsyncBufReadExt;
-    let common = &args.common;
-    let n = args.connections.max(1);
-    let procs = args.procs;
+/// Start `--procs` shards of this very command line.
+fn spawn_shards(args: &IdleArgs, prefix: &str) -> anyhow::Result<Vec<tokio::process::Child>> {
     let exe = std::env::current_exe()?;
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let rss_before = common.server_pid.and_then(rss_bytes);
-    let meter = CpuMeter::start(common.server_pid);
-    let started = std::time::Instant::now();
-    let mut children = Vec::with_capacity(procs);
-    for k in 0..procs {
+    let mut children = Vec::with_capacity(args.procs);
+    for k in 0..args.procs {
         let mut cmd = tokio::process::Command::new(&exe);
         cmd.args(&argv)
             .args(["--shard", &k.to_string(), "--prefix", prefix])
@@ -226,18 +232,39 @@ async fn multi_process(args: &IdleArgs, prefix: &str) -> anyhow::Result<serde_js
             .kill_on_drop(true);
         children.push(cmd.spawn()?);
     }
-    let mut lines = Vec::with_capacity(procs);
-    for child in &mut children {
+    Ok(children)
+}
+
+/// Each shard's JSON line, once it has opened its connections.
+async fn shard_lines(
+    children: &mut [tokio::process::Child],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = Vec::with_capacity(children.len());
+    for child in children {
         let out = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no shard stdout"))?;
         let mut reader = tokio::io::BufReader::new(out).lines();
         let line =
             reader.next_line().await?.ok_or_else(|| anyhow::anyhow!("a shard ended early"))?;
         lines.push(serde_json::from_str::<serde_json::Value>(&line)?);
     }
+    Ok(lines)
+}
+
+/// The parent of `--procs` shards.
+async fn multi_process(args: &IdleArgs, prefix: &str) -> anyhow::Result<serde_json::Value> {
+    let common = &args.common;
+    let n = args.layout.rooms().n;
+    let procs = args.procs;
+    let rss_before = common.server_rss();
+    let meter = common.cpu_meter();
+    let started = Instant::now();
+    let mut children = spawn_shards(args, prefix)?;
+    let lines = shard_lines(&mut children).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = meter.stop();
     tokio::time::sleep(Duration::from_secs_f64(args.settle_secs)).await;
-    let rss_after = common.server_pid.and_then(rss_bytes);
+    let rss_after = common.server_rss();
     for child in &mut children {
         drop(child.stdin.take());
     }
@@ -246,52 +273,30 @@ async fn multi_process(args: &IdleArgs, prefix: &str) -> anyhow::Result<serde_js
     }
     let sum = |key: &str| lines.iter().filter_map(|l| l[key].as_u64()).sum::<u64>();
     let connected = sum("connected") as usize;
-    let failed = sum("failed") as usize;
+    let first_error = lines.iter().find_map(|l| l["first_error"].as_str());
     if connected == 0 {
-        bail!(
-            "no connection opened: {}",
-            lines.iter().find_map(|l| l["first_error"].as_str()).unwrap_or_default()
-        );
+        bail!("no connection opened: {}", first_error.unwrap_or_default());
     }
-    let per_conn = match (rss_before, rss_after) {
-        (Some(b), Some(a)) => Some((a as f64 - b as f64) / connected as f64),
-        _ => None,
-    };
     // Handshakes per second over the slowest shard's connecting time (process start-up excluded).
     let connect_secs = lines.iter().filter_map(|l| l["connect_secs"].as_f64()).fold(0.0, f64::max);
     let handshakes_per_s = connected as f64 / connect_secs.max(1e-3);
-    let server_us_per_handshake = cpu.server_cpu_secs.map(|c| round(c * 1e6 / connected as f64, 1));
     let shard_cpu: f64 = lines.iter().filter_map(|l| l["generator_cpu_secs"].as_f64()).sum();
+    let h = Handshakes { connected, handshakes_per_s, cpu, rss_before, rss_after };
     eprintln!(
-        "idle {} ({procs} generator processes): {connected}/{n} connected in {:.2} s, {:.2} s with start-up ({:.0} handshakes/s, server {} µs CPU each); server RSS {} → {} MiB: {} KiB per connection",
+        "idle {} ({procs} generator processes): {connected}/{n} connected in {:.2} s, {:.2} s with start-up {}",
         common.label(),
         connect_secs,
         elapsed,
-        handshakes_per_s,
-        opt(server_us_per_handshake),
-        opt(rss_before.map(|b| round(b as f64 / 1048576.0, 1))),
-        opt(rss_after.map(|b| round(b as f64 / 1048576.0, 1))),
-        opt(per_conn.map(|b| round(b / 1024.0, 2))),
+        h.human(),
     );
-    Ok(json!({
-        "scenario": "idle",
-        "label": common.label(),
-        "target": common.target,
-        "connections": n,
-        "connected": connected,
-        "failed": failed,
-        "first_error": lines.iter().find_map(|l| l["first_error"].as_str()),
+    let more = json!({
+        "failed": sum("failed") as usize,
+        "first_error": first_error,
         "connect_secs": round(connect_secs, 3),
         "wall_secs": round(elapsed, 3),
-        "handshakes_per_s": round(handshakes_per_s, 0),
-        "server_cpu_secs": cpu.server_cpu_secs,
-        "server_us_per_handshake": server_us_per_handshake,
         "generator_procs": procs,
         "generator_cpu_pct": Some(round(100.0 * shard_cpu / elapsed, 1)),
-        "server_rss_before_bytes": rss_before,
-        "server_rss_after_bytes": rss_after,
-        "server_rss_per_conn_bytes": per_conn.map(|v| round(v, 0)),
         "shards": lines,
-        "args": args,
-    }))
+    });
+    Ok(merged(h.json(args), more))
 }

@@ -18,8 +18,9 @@ use serde_json::json;
 use crate::chinwag::{self, SeqTrack};
 use crate::conn::{Conn, source_addr};
 use crate::latency;
-use crate::procstat::{CpuMeter, rss_bytes};
-use crate::scenario::fanout::{opt, round};
+use crate::procstat::CpuUse;
+use crate::report::{mib, opt, pct1, round, us_each};
+use crate::scenario::two_rooms::{LayoutArgs, TwoRooms};
 use crate::setup::{self, Common};
 use crate::target::Target;
 
@@ -28,10 +29,9 @@ pub struct StormArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
-    #[arg(long, default_value_t = 10_000)]
-    pub connections: usize,
-    #[arg(long, default_value_t = 10)]
-    pub group_size: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub layout: LayoutArgs,
     /// The reconnects start evenly spread over this many seconds.
     #[arg(long, default_value_t = 1.0)]
     pub window_secs: f64,
@@ -68,44 +68,42 @@ pub fn run(args: StormArgs) -> anyhow::Result<serde_json::Value> {
 async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
     let common = &args.common;
     let target = common.target;
-    let n = args.connections.max(1);
-    let g = args.group_size.clamp(1, n);
-    let rooms_per_family = n.div_ceil(g);
+    let layout = args.layout.rooms();
     let prefix = setup::run_prefix();
-    let users: Vec<String> = (0..n).map(|i| format!("{prefix}-t{i}")).collect();
-    // Member i is in a{i / g} and b{i mod rooms_per_family}.
-    let mut room_ids: Vec<String> = Vec::new();
-    let mut owners: Vec<String> = Vec::new();
-    if target == Target::Chinwag {
-        let mut groups = Vec::with_capacity(2 * rooms_per_family);
-        for k in 0..rooms_per_family {
-            let a: Vec<String> = users.iter().skip(k * g).take(g).cloned().collect();
-            let b: Vec<String> = users.iter().skip(k).step_by(rooms_per_family).cloned().collect();
-            for family in [a, b] {
-                let (owner, rest) = family.split_first().expect("non-empty room");
-                owners.push(owner.clone());
-                groups.push((owner.clone(), rest.to_vec()));
-            }
-        }
-        let started = Instant::now();
-        room_ids = setup::create_groups(
-            common.addr,
-            &common.token_secret,
-            groups,
-            args.create_concurrency,
-        )
-        .await?;
-        eprintln!(
-            "storm {}: created {} conversations in {:.1} s",
-            common.label(),
-            room_ids.len(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    // The two rooms of member i: (index into room_ids of a, of b).
-    let rooms_of = |i: usize| (2 * (i / g), 2 * (i % rooms_per_family) + 1);
+    let users: Vec<String> = (0..layout.n).map(|i| format!("{prefix}-t{i}")).collect();
+    // Each room's id and owner (Chinwag).
+    let rooms = if target == Target::Chinwag {
+        layout.create(common, &users, args.create_concurrency, "storm").await?
+    } else {
+        Vec::new()
+    };
     let tokens = setup::room_tokens(common, target, &users)?;
-    let path = |i: usize| target.path(&format!("a{},b{}", i / g, i % rooms_per_family));
+    go_live_and_drop(common, layout, &tokens).await?;
+    let missed_sent = store_missed(&args, &rooms, &prefix).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let shared =
+        Rc::new(RefCell::new(Shared { to_live: Some(latency::histogram()), ..Shared::default() }));
+    let rss_before = common.server_rss();
+    let meter = common.cpu_meter();
+    let (t0, conns) = storm(&args, layout, &rooms, &tokens, &shared).await;
+    let cpu = meter.stop();
+    let rss_after = common.server_rss();
+    let measured = Measured { t0, missed_sent, cpu, rss_before, rss_after };
+    let s = shared.borrow();
+    let result = report(&args, layout, &s, &measured);
+    drop(conns);
+    Ok(result)
+}
+
+/// Every client connects and goes live, then every connection drops at once.
+async fn go_live_and_drop(
+    common: &Common,
+    layout: TwoRooms,
+    tokens: &[Option<String>],
+) -> anyhow::Result<()> {
+    let n = layout.n;
+    let path = |i: usize| layout.path(common.target, i);
     let opened = setup::open_all(common, n, path, |i| tokens[i].clone()).await?;
     eprintln!(
         "storm {}: {n} clients live in {:.1} s; dropping them all",
@@ -115,40 +113,56 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
     drop(opened);
     // Let the server notice every close before anything is sent or anyone comes back.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut missed_sent = 0u64;
-    if target == Target::Chinwag && args.missed > 0 {
-        let started = Instant::now();
-        missed_sent =
-            send_missed(common, &room_ids, &owners, args.missed, &prefix, args.create_concurrency)
-                .await?;
-        eprintln!(
-            "storm {}: {missed_sent} messages stored while everyone was away ({:.1} s)",
-            common.label(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
 
-    let shared =
-        Rc::new(RefCell::new(Shared { to_live: Some(latency::histogram()), ..Shared::default() }));
-    let rss_before = common.server_pid.and_then(rss_bytes);
-    let meter = CpuMeter::start(common.server_pid);
+/// Chinwag: store `--missed` messages in every room while everyone is away; how many.
+async fn store_missed(
+    args: &StormArgs,
+    rooms: &[(String, String)],
+    prefix: &str,
+) -> anyhow::Result<u64> {
+    if args.common.target != Target::Chinwag || args.missed == 0 {
+        return Ok(0);
+    }
+    let started = Instant::now();
+    let sent =
+        send_missed(&args.common, rooms, args.missed, prefix, args.create_concurrency).await?;
+    eprintln!(
+        "storm {}: {sent} messages stored while everyone was away ({:.1} s)",
+        args.common.label(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(sent)
+}
+
+/// All clients come back, evenly spread over `--window-secs` from `t0` (returned with the
+/// connections that made it).
+async fn storm(
+    args: &StormArgs,
+    layout: TwoRooms,
+    rooms: &[(String, String)],
+    tokens: &[Option<String>],
+    shared: &Rc<RefCell<Shared>>,
+) -> (Instant, Vec<Conn>) {
+    let common = &args.common;
+    let n = layout.n;
     let t0 = Instant::now() + Duration::from_millis(50);
     let limit = t0 + Duration::from_secs_f64(args.limit_secs);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, token) in tokens.iter().enumerate() {
         let at = t0 + Duration::from_secs_f64(args.window_secs * i as f64 / n as f64);
-        let (ra, rb) = rooms_of(i);
-        let positions: Vec<(String, u64)> = if target == Target::Chinwag {
-            vec![(room_ids[ra].clone(), 0), (room_ids[rb].clone(), 0)]
+        let (ra, rb) = layout.rooms_of(i);
+        let positions: Vec<(String, u64)> = if common.target == Target::Chinwag {
+            vec![(rooms[ra].0.clone(), 0), (rooms[rb].0.clone(), 0)]
         } else {
             Vec::new()
         };
         let client = Client {
-            target,
+            target: common.target,
             addr: common.addr,
             source: source_addr(i, common.sources),
-            path: path(i),
+            path: layout.path(common.target, i),
             token: token.clone(),
             positions,
             expected_each: u64::from(args.missed),
@@ -166,13 +180,29 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
             conns.push(c);
         }
     }
-    let cpu = meter.stop();
-    let rss_after = common.server_pid.and_then(rss_bytes);
-    let s = shared.borrow();
-    let all_live_secs = s.last_live.map(|t| t.saturating_duration_since(t0).as_secs_f64());
+    (t0, conns)
+}
+
+/// What the storm measured beyond the clients' counters.
+struct Measured {
+    /// When the first client was due back.
+    t0: Instant,
+    missed_sent: u64,
+    cpu: CpuUse,
+    rss_before: Option<u64>,
+    rss_after: Option<u64>,
+}
+
+/// The human summary on stderr and the JSON result.
+fn report(args: &StormArgs, layout: TwoRooms, s: &Shared, m: &Measured) -> serde_json::Value {
+    let common = &args.common;
+    let target = common.target;
+    let TwoRooms { n, g, .. } = layout;
+    let cpu = m.cpu;
+    let all_live_secs = s.last_live.map(|t| t.saturating_duration_since(m.t0).as_secs_f64());
     let to_live = latency::summary(s.to_live.as_ref().expect("histogram"));
     let handshakes_per_s = all_live_secs.filter(|&v| v > 0.0).map(|v| s.live as f64 / v);
-    let expected_replay = missed_sent * g as u64;
+    let expected_replay = m.missed_sent * g as u64;
     eprintln!(
         "storm {}: {}/{n} live again {} s after the first reconnect ({} handshakes/s; per client {}); {} failed attempts, {} gave up; server {} % CPU, RSS {} → {} MiB",
         common.label(),
@@ -182,9 +212,9 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
         latency::human(&to_live),
         s.attempts_failed,
         s.gave_up,
-        opt(cpu.server_pct().map(|v| round(v, 1))),
-        opt(rss_before.map(|b| round(b as f64 / 1048576.0, 1))),
-        opt(rss_after.map(|b| round(b as f64 / 1048576.0, 1))),
+        opt(pct1(cpu.server_pct())),
+        mib(m.rss_before),
+        mib(m.rss_after),
     );
     if target == Target::Chinwag {
         eprintln!(
@@ -192,8 +222,7 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
             s.replayed, s.gaps, s.dups, s.incomplete
         );
     }
-    drop(conns);
-    Ok(json!({
+    json!({
         "scenario": "storm",
         "label": common.label(),
         "target": target,
@@ -208,27 +237,26 @@ async fn run_async(args: StormArgs) -> anyhow::Result<serde_json::Value> {
         "attempts_failed": s.attempts_failed,
         "gave_up": s.gave_up,
         "first_error": s.first_error,
-        "missed_sent": missed_sent,
+        "missed_sent": m.missed_sent,
         "replay_expected": (target == Target::Chinwag).then_some(expected_replay),
         "replayed": (target == Target::Chinwag).then_some(s.replayed),
         "replay_gaps": s.gaps,
         "replay_dups": s.dups,
         "replay_incomplete": s.incomplete,
         "server_cpu_secs": cpu.server_cpu_secs.map(|v| round(v, 2)),
-        "server_cpu_pct": cpu.server_pct().map(|v| round(v, 1)),
-        "server_us_per_handshake": cpu.server_cpu_secs.filter(|_| s.live > 0).map(|c| round(c * 1e6 / s.live as f64, 1)),
-        "generator_cpu_pct": cpu.generator_pct().map(|v| round(v, 1)),
-        "server_rss_before_bytes": rss_before,
-        "server_rss_after_bytes": rss_after,
+        "server_cpu_pct": pct1(cpu.server_pct()),
+        "server_us_per_handshake": us_each(cpu.server_cpu_secs, s.live, 1),
+        "generator_cpu_pct": pct1(cpu.generator_pct()),
+        "server_rss_before_bytes": m.rss_before,
+        "server_rss_after_bytes": m.rss_after,
         "args": args,
-    }))
+    })
 }
 
 /// Store `missed` messages in every room over REST, as its owner.
 async fn send_missed(
     common: &Common,
-    rooms: &[String],
-    owners: &[String],
+    rooms: &[(String, String)],
     missed: u32,
     prefix: &str,
     concurrency: usize,
@@ -236,7 +264,7 @@ async fn send_missed(
     let http = reqwest::Client::new();
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (k, (room, owner)) in rooms.iter().zip(owners).enumerate() {
+    for (k, (room, owner)) in rooms.iter().enumerate() {
         let token = setup::token(&common.token_secret, owner)?;
         let (http, gate, room) = (http.clone(), gate.clone(), room.clone());
         let (addr, prefix) = (common.addr, prefix.to_owned());
