@@ -42,12 +42,27 @@ pub struct ClientFrame {
     pub request: Request,
 }
 
-/// What a client frame asks for: one variant per command type of [`crate::commands`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Request {
-    /// First frame of a connection (unless a session cookie authenticated the upgrade); sent again
-    /// later with a fresh token to refresh it without reconnecting.
+/// `Request` and a `From` conversion into it for every command type, from one list.
+macro_rules! requests {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// What a client frame asks for: one variant per command type of [`crate::commands`].
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum Request {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        $(impl From<$ty> for Request {
+            fn from(command: $ty) -> Self {
+                Self::$variant(command)
+            }
+        })*
+    };
+}
+
+requests! {
+    /// First frame of a connection (unless a session cookie authenticated the upgrade); sent
+    /// again later with a fresh token to refresh it without reconnecting.
     Auth(Authenticate),
     /// Store a message; acknowledged with `ack` only after it is committed (G1).
     Send(SendMessage),
@@ -75,39 +90,6 @@ pub enum Request {
     Ping(Ping),
 }
 
-impl ClientFrame {
-    /// A frame with request id `id`.
-    pub fn new(id: Option<RequestId>, request: impl Into<Request>) -> Self {
-        Self { id, request: request.into() }
-    }
-}
-
-macro_rules! request_from {
-    ($($variant:ident($ty:ty)),* $(,)?) => {$(
-        impl From<$ty> for Request {
-            fn from(command: $ty) -> Self {
-                Self::$variant(command)
-            }
-        }
-    )*};
-}
-
-request_from!(
-    Auth(Authenticate),
-    Send(SendMessage),
-    Edit(EditMessage),
-    Delete(DeleteMessage),
-    React(ReactToMessage),
-    Resume(ResumeRequest),
-    History(GetHistory),
-    Read(MarkRead),
-    Received(MarkReceived),
-    Typing(SetTyping),
-    Draft(SaveDraft),
-    Presence(QueryPresence),
-    Ping(Ping),
-);
-
 /// The frame types a client may send, for error messages and docs.
 pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "auth", "send", "edit", "delete", "react", "resume", "history", "read", "received", "typing",
@@ -123,6 +105,11 @@ pub struct DecodeError {
 }
 
 impl ClientFrame {
+    /// A frame with request id `id`.
+    pub fn new(id: Option<RequestId>, request: impl Into<Request>) -> Self {
+        Self { id, request: request.into() }
+    }
+
     /// Decode a text frame. Never panics; every failure is a typed [`DecodeError`].
     pub fn decode(text: &[u8]) -> Result<Self, DecodeError> {
         let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| DecodeError {
