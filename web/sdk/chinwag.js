@@ -3,8 +3,8 @@
 // (docs/protocol.md). This is the entry module: it exports the SDK, and holds `ChinwagClient`.
 //
 // Layout (lib/, one concept each; the parts are exported here for tests and reuse)
-// - errors.js: `ChinwagError`. close-codes.js: `CloseCode`.
-// - reconnect.js: `backoffDelay` (exponential, full jitter), `CircuitBreaker`, close advice.
+// - errors.js: `ChinwagError`. close-codes.js: `CloseCode` and what the link does after each.
+// - reconnect.js: `backoffDelay` (exponential, full jitter), `CircuitBreaker`, the close advice.
 // - quality.js: `LatencyMeter` (ping EWMA → quality). history-cache.js: `HistoryCache`.
 // - storage.js: `MemoryStorage` / `IndexedDBStorage` (the persisted outbox). outbox.js: sending
 //   it until acknowledged. receipts.js: watermarks and message states. typing.js: indicators.

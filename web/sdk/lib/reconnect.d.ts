@@ -1,3 +1,4 @@
+/** @typedef {import('./close-codes.js').CloseRule} CloseRule */
 /**
  * Exponential backoff with full jitter: a uniform delay in [0, min(max, base·2^attempt)).
  * @param {number} attempt 0 for the first retry
@@ -13,6 +14,13 @@ export function backoffDelay(attempt: number, opts?: {
  * @param {string} reason @returns {number | undefined}
  */
 export function retryAfterFromReason(reason: string): number | undefined;
+/**
+ * Milliseconds until the next attempt after a close that reconnects, as its rule says.
+ * @param {Readonly<CloseRule>} rule @param {string} reason the close reason (may advise)
+ * @param {() => number} nextBackoff the next backoff delay (counts an attempt)
+ * @param {() => number} random
+ */
+export function retryDelay(rule: Readonly<CloseRule>, reason: string, nextBackoff: () => number, random: () => number): number;
 /**
  * Stops reconnect storms against a server that keeps refusing: after `threshold` failed attempts
  * in a row the breaker opens and no attempt is made for `cooldownMs`; then one trial is allowed
@@ -37,3 +45,4 @@ export class CircuitBreaker {
     failure(): void;
     success(): void;
 }
+export type CloseRule = import("./close-codes.js").CloseRule;

@@ -1,5 +1,7 @@
 // Reconnect policy: exponential backoff with full jitter, a circuit breaker against reconnect
-// storms, and the advice a close reason carries.
+// storms, and the delay a close code (and its advice) asks for.
+
+/** @typedef {import('./close-codes.js').CloseRule} CloseRule */
 
 /**
  * Exponential backoff with full jitter: a uniform delay in [0, min(max, base·2^attempt)).
@@ -59,4 +61,19 @@ export class CircuitBreaker {
     this.failures = 0;
     this.openedAt = null;
   }
+}
+
+/**
+ * Milliseconds until the next attempt after a close that reconnects, as its rule says.
+ * @param {Readonly<CloseRule>} rule @param {string} reason the close reason (may advise)
+ * @param {() => number} nextBackoff the next backoff delay (counts an attempt)
+ * @param {() => number} random
+ */
+export function retryDelay(rule, reason, nextBackoff, random) {
+  if (rule.wait === 'none') return 0;
+  if (rule.wait === 'advised') {
+    const base = retryAfterFromReason(reason) ?? rule.defaultMs ?? 1_000;
+    return base + Math.floor(random() * Math.min(1_000, base));
+  }
+  return nextBackoff();
 }

@@ -1,12 +1,12 @@
 // The connection: one WebSocket (or its server-sent events fallback) to the server, kept open.
 // Authenticates, resumes, answers requests by id, pings, and reconnects as the close code says.
 
-import { CloseCode } from './close-codes.js';
+import { CloseCode, closeRule } from './close-codes.js';
 import { Emitter } from './emitter.js';
 import { ChinwagError } from './errors.js';
 import { EventStreamSocket } from './event-stream.js';
 import { LatencyMeter } from './quality.js';
-import { backoffDelay, CircuitBreaker, retryAfterFromReason } from './reconnect.js';
+import { backoffDelay, CircuitBreaker, retryDelay } from './reconnect.js';
 
 /** @typedef {'websocket' | 'sse' | 'auto'} Transport */
 
@@ -330,42 +330,26 @@ export class SocketLink extends Emitter {
       this.setState('unauthenticated', { error: new ChinwagError('unauthenticated', `closed with ${code}`) });
       return;
     }
-    const advised = retryAfterFromReason(reason);
-    const random = this.opts.random ?? Math.random;
     if (!this.authed) this.breaker.failure();
-    switch (code) {
-      case CloseCode.PROTOCOL_ERROR:
-      case CloseCode.INVALID_PAYLOAD:
-      case CloseCode.MESSAGE_TOO_BIG:
-        // A client bug: reconnecting would repeat it.
+    const rule = closeRule(code);
+    if (rule.reconnect === 'never') {
+      // A client bug: reconnecting would repeat it.
+      this.stopped = true;
+      this.setState('closed', { error: new ChinwagError('protocol', `closed with ${code} ${reason}`) });
+      return;
+    }
+    if (rule.reconnect === 'with_new_token') {
+      this.refreshToken = true;
+      if (this.breaker.failures >= 2 && !this.authed) {
+        // The provider keeps handing out refused tokens: the user must sign in again.
         this.stopped = true;
-        this.setState('closed', { error: new ChinwagError('protocol', `closed with ${code} ${reason}`) });
-        return;
-      case CloseCode.AUTH_FAILED:
-      case CloseCode.TOKEN_EXPIRED:
-        this.refreshToken = true;
-        if (this.breaker.failures >= 2 && !this.authed) {
-          // The provider keeps handing out refused tokens: the user must sign in again.
-          this.stopped = true;
-          this.setState('unauthenticated', { error: new ChinwagError(code === 4003 ? 'token_expired' : 'unauthenticated', 'credentials refused') });
-          return;
-        }
-        this.scheduleRetry(code === CloseCode.TOKEN_EXPIRED ? 0 : backoffDelay(this.attempt++, this.opts.backoff, random));
-        return;
-      case CloseCode.SERVICE_RESTART:
-      case CloseCode.RATE_LIMITED: {
-        const base = advised ?? (code === CloseCode.RATE_LIMITED ? 5_000 : 1_000);
-        this.scheduleRetry(base + Math.floor(random() * Math.min(1_000, base)));
+        this.setState('unauthenticated', { error: new ChinwagError(code === CloseCode.TOKEN_EXPIRED ? 'token_expired' : 'unauthenticated', 'credentials refused') });
         return;
       }
-      case CloseCode.AUTH_TIMEOUT:
-      case CloseCode.SLOW_CONSUMER:
-        // Nothing is lost; come back at once (the breaker still stops a loop).
-        this.scheduleRetry(0);
-        return;
-      default:
-        this.scheduleRetry(backoffDelay(this.attempt++, this.opts.backoff, random));
     }
+    // Backoff, the advised delay, or at once where nothing is lost (the breaker still stops a
+    // loop).
+    this.scheduleRetry(retryDelay(rule, reason, () => this.nextBackoff(), this.opts.random ?? Math.random));
   }
 
   /** The next exponential backoff delay; counts the attempt. */
