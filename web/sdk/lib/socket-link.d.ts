@@ -4,6 +4,19 @@
  * @typedef {{positions: {conversation_id: string, seq: number}[], since?: number}} ResumeRequest
  */
 /**
+ * Requests waiting for their reply, by id.
+ * @typedef {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} PendingRequests
+ */
+/**
+ * What a `SocketLink` is given. `sessionAlive` (cookie authentication): whether the session
+ * cookie is still accepted.
+ * @typedef {{url: string, WebSocket?: any, token: (opts: {refresh: boolean}) => Promise<string | null>,
+ *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
+ *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
+ *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
+ *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} LinkOptions
+ */
+/**
  * One WebSocket to the server, kept open: authenticates (token in the first frame, or the
  * browser's session cookie when the token provider gives `null`), resumes, answers requests by
  * id, measures latency, and reconnects as the close code says.
@@ -12,60 +25,9 @@
  * retryInMs?, error?}), `authed` (the authed frame, before resume), `resumed` (the reply).
  */
 export class SocketLink extends Emitter {
-    /**
-     * @param {{url: string, WebSocket?: any, token: (opts: {refresh: boolean}) => Promise<string | null>,
-     *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
-     *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
-     *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
-     *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} opts
-     * `sessionAlive` (cookie authentication): whether the session cookie is still accepted
-     */
-    constructor(opts: {
-        url: string;
-        WebSocket?: any;
-        token: (opts: {
-            refresh: boolean;
-        }) => Promise<string | null>;
-        resume: () => ResumeRequest;
-        backoff?: {
-            baseMs?: number;
-            maxMs?: number;
-        };
-        breaker?: {
-            threshold?: number;
-            cooldownMs?: number;
-        };
-        pingIntervalMs?: number;
-        pingTimeoutMs?: number;
-        requestTimeoutMs?: number;
-        random?: () => number;
-        transport?: Transport;
-        fetch?: typeof fetch;
-        sessionAlive?: () => Promise<boolean>;
-    });
-    opts: {
-        url: string;
-        WebSocket?: any;
-        token: (opts: {
-            refresh: boolean;
-        }) => Promise<string | null>;
-        resume: () => ResumeRequest;
-        backoff?: {
-            baseMs?: number;
-            maxMs?: number;
-        };
-        breaker?: {
-            threshold?: number;
-            cooldownMs?: number;
-        };
-        pingIntervalMs?: number;
-        pingTimeoutMs?: number;
-        requestTimeoutMs?: number;
-        random?: () => number;
-        transport?: Transport;
-        fetch?: typeof fetch;
-        sessionAlive?: () => Promise<boolean>;
-    };
+    /** @param {LinkOptions} opts */
+    constructor(opts: LinkOptions);
+    opts: LinkOptions;
     WebSocket: any;
     /** The transport in use: `sse` when asked for, or after WebSocket kept failing (`auto`). */
     sse: boolean;
@@ -80,12 +42,8 @@ export class SocketLink extends Emitter {
     breaker: CircuitBreaker;
     latency: LatencyMeter;
     nextId: number;
-    /** @type {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} */
-    pending: Map<number, {
-        resolve: (f: any) => void;
-        reject: (e: any) => void;
-        timer: any;
-    }>;
+    /** @type {PendingRequests} */
+    pending: PendingRequests;
     /** @type {any} */
     retryTimer: any;
     /** @type {any} */
@@ -161,6 +119,41 @@ export type ResumeRequest = {
         seq: number;
     }[];
     since?: number;
+};
+/**
+ * Requests waiting for their reply, by id.
+ */
+export type PendingRequests = Map<number, {
+    resolve: (f: any) => void;
+    reject: (e: any) => void;
+    timer: any;
+}>;
+/**
+ * What a `SocketLink` is given. `sessionAlive` (cookie authentication): whether the session
+ * cookie is still accepted.
+ */
+export type LinkOptions = {
+    url: string;
+    WebSocket?: any;
+    token: (opts: {
+        refresh: boolean;
+    }) => Promise<string | null>;
+    resume: () => ResumeRequest;
+    backoff?: {
+        baseMs?: number;
+        maxMs?: number;
+    };
+    breaker?: {
+        threshold?: number;
+        cooldownMs?: number;
+    };
+    pingIntervalMs?: number;
+    pingTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    random?: () => number;
+    transport?: Transport;
+    fetch?: typeof fetch;
+    sessionAlive?: () => Promise<boolean>;
 };
 import { Emitter } from './emitter.js';
 import { CircuitBreaker } from './reconnect.js';

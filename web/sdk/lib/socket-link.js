@@ -17,6 +17,21 @@ import { backoffDelay, CircuitBreaker, retryDelay } from './reconnect.js';
  */
 
 /**
+ * Requests waiting for their reply, by id.
+ * @typedef {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} PendingRequests
+ */
+
+/**
+ * What a `SocketLink` is given. `sessionAlive` (cookie authentication): whether the session
+ * cookie is still accepted.
+ * @typedef {{url: string, WebSocket?: any, token: (opts: {refresh: boolean}) => Promise<string | null>,
+ *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
+ *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
+ *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
+ *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} LinkOptions
+ */
+
+/**
  * One WebSocket to the server, kept open: authenticates (token in the first frame, or the
  * browser's session cookie when the token provider gives `null`), resumes, answers requests by
  * id, measures latency, and reconnects as the close code says.
@@ -25,14 +40,7 @@ import { backoffDelay, CircuitBreaker, retryDelay } from './reconnect.js';
  * retryInMs?, error?}), `authed` (the authed frame, before resume), `resumed` (the reply).
  */
 export class SocketLink extends Emitter {
-  /**
-   * @param {{url: string, WebSocket?: any, token: (opts: {refresh: boolean}) => Promise<string | null>,
-   *   resume: () => ResumeRequest, backoff?: {baseMs?: number, maxMs?: number},
-   *   breaker?: {threshold?: number, cooldownMs?: number}, pingIntervalMs?: number,
-   *   pingTimeoutMs?: number, requestTimeoutMs?: number, random?: () => number,
-   *   transport?: Transport, fetch?: typeof fetch, sessionAlive?: () => Promise<boolean>}} opts
-   * `sessionAlive` (cookie authentication): whether the session cookie is still accepted
-   */
+  /** @param {LinkOptions} opts */
   constructor(opts) {
     super();
     this.opts = opts;
@@ -53,7 +61,7 @@ export class SocketLink extends Emitter {
     this.breaker = new CircuitBreaker(opts.breaker);
     this.latency = new LatencyMeter();
     this.nextId = 1;
-    /** @type {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} */
+    /** @type {PendingRequests} */
     this.pending = new Map();
     /** @type {any} */
     this.retryTimer = null;

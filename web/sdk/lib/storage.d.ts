@@ -14,17 +14,8 @@ export class MemoryStorage {
     items: Map<string, OutboxItem>;
     /** @type {Map<string, any>} */
     meta: Map<string, any>;
-    load(): Promise<{
-        client_msg_id: string;
-        conversation_id: string;
-        body: string;
-        kind?: string;
-        payload?: any;
-        reply_to?: number;
-        created_at: number;
-        state: "sending" | "failed";
-        error?: string;
-    }[]>;
+    /** @returns {Promise<OutboxItem[]>} */
+    load(): Promise<OutboxItem[]>;
     /** @param {OutboxItem} item */
     put(item: OutboxItem): Promise<void>;
     /** @param {string} id */
@@ -50,6 +41,7 @@ export class IndexedDBStorage {
      * @returns {Promise<T>}
      */
     run<T>(store: string, mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest<T>): Promise<T>;
+    /** @returns {Promise<OutboxItem[]>} */
     load(): Promise<OutboxItem[]>;
     /** @param {OutboxItem} item */
     put(item: OutboxItem): Promise<void>;

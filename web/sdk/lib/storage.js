@@ -22,6 +22,7 @@ export class MemoryStorage {
     this.meta = new Map();
   }
 
+  /** @returns {Promise<OutboxItem[]>} */
   async load() {
     return [...this.items.values()].map((i) => ({ ...i }));
   }
@@ -89,6 +90,7 @@ export class IndexedDBStorage {
     });
   }
 
+  /** @returns {Promise<OutboxItem[]>} */
   async load() {
     /** @type {OutboxItem[]} */
     const all = await this.run('outbox', 'readonly', (s) => s.getAll());

@@ -1,5 +1,6 @@
 /** @typedef {import('./socket-link.js').LinkState} LinkState */
 /** @typedef {import('./socket-link.js').SocketLink} SocketLink */
+/** @typedef {import('./socket-link.js').PendingRequests} PendingRequests */
 /**
  * A follower tab's link: requests go to the leader tab over the BroadcastChannel, the leader's
  * frames and state come back. Same surface as `SocketLink`.
@@ -13,12 +14,8 @@ export class TabLink extends Emitter {
     /** @type {LinkState} */
     state: LinkState;
     nextId: number;
-    /** @type {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} */
-    pending: Map<number, {
-        resolve: (f: any) => void;
-        reject: (e: any) => void;
-        timer: any;
-    }>;
+    /** @type {PendingRequests} */
+    pending: PendingRequests;
     /** @type {any} */
     user: any;
     /** @param {any} msg a message from the channel */
@@ -60,4 +57,5 @@ export class TabGroup {
 }
 export type LinkState = import("./socket-link.js").LinkState;
 export type SocketLink = import("./socket-link.js").SocketLink;
+export type PendingRequests = import("./socket-link.js").PendingRequests;
 import { Emitter } from './emitter.js';

@@ -6,6 +6,7 @@ import { ChinwagError } from './errors.js';
 
 /** @typedef {import('./socket-link.js').LinkState} LinkState */
 /** @typedef {import('./socket-link.js').SocketLink} SocketLink */
+/** @typedef {import('./socket-link.js').PendingRequests} PendingRequests */
 
 /**
  * A follower tab's link: requests go to the leader tab over the BroadcastChannel, the leader's
@@ -21,7 +22,7 @@ export class TabLink extends Emitter {
     /** @type {LinkState} */
     this.state = 'offline';
     this.nextId = 1;
-    /** @type {Map<number, {resolve: (f: any) => void, reject: (e: any) => void, timer: any}>} */
+    /** @type {PendingRequests} */
     this.pending = new Map();
     /** @type {any} */
     this.user = null;
