@@ -1,11 +1,12 @@
 // The SDK's files: every module the entry imports (directly or not) is a file of web/sdk, none is
-// left over, and each is kept by the app's service worker (offline starts) and shipped in the npm
-// package with its declarations. (The server's list is checked by crates/api's web.rs tests.)
+// left over, and each is kept by the app's service worker (offline starts), shipped in the npm
+// package with its declarations, and served by the real server under /sdk/ as it is on disk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServer } from './server.js';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sdk = join(web, 'sdk');
@@ -53,5 +54,24 @@ test('the SDK modules are all imported, kept offline by the app and shipped in t
       assert.ok(shipped.some((r) => r.test(f)), `${f} is in package.json "files"`);
       assert.ok(readFileSync(join(sdk, f)).length > 0, `${f} exists`);
     }
+  }
+});
+
+test('the server serves every SDK module and declaration at its path, as the files are', async () => {
+  const server = await startServer();
+  try {
+    for (const m of moduleGraph()) {
+      /** @type {[string, RegExp][]} */
+      const files = [[m, /^text\/javascript/], [m.replace(/\.js$/, '.d.ts'), /^text\/plain/]];
+      for (const [file, type] of files) {
+        const res = await fetch(`${server.url}/sdk/${file}`);
+        assert.equal(res.status, 200, `/sdk/${file}`);
+        assert.match(res.headers.get('content-type') ?? '', type, `/sdk/${file}`);
+        assert.equal(res.headers.get('access-control-allow-origin'), '*', `/sdk/${file}: other origins may import it`);
+        assert.equal(await res.text(), readFileSync(join(sdk, file), 'utf8'), `/sdk/${file} is the file (rebuild the server?)`);
+      }
+    }
+  } finally {
+    await server.dispose();
   }
 });
