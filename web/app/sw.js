@@ -1,7 +1,24 @@
 // The app shell for offline starts: network first (a new server version is used at once), the
 // cached copy when the network is unreachable. The API is never cached.
 const SHELL = 'chinwag-shell-v1';
-const FILES = ['/', '/app.css', '/app.js', '/view.js', '/sdk/chinwag.js', '/icon.svg'];
+// The SDK is its entry module and the modules it imports (web/test/sdk-files.test.js checks).
+const FILES = [
+  '/', '/app.css', '/app.js', '/view.js', '/icon.svg', '/sdk/chinwag.js',
+  '/sdk/lib/close-codes.js',
+  '/sdk/lib/emitter.js',
+  '/sdk/lib/errors.js',
+  '/sdk/lib/event-stream.js',
+  '/sdk/lib/history-cache.js',
+  '/sdk/lib/http.js',
+  '/sdk/lib/outbox.js',
+  '/sdk/lib/quality.js',
+  '/sdk/lib/receipts.js',
+  '/sdk/lib/reconnect.js',
+  '/sdk/lib/socket-link.js',
+  '/sdk/lib/storage.js',
+  '/sdk/lib/tabs.js',
+  '/sdk/lib/typing.js',
+];
 
 /** @type {any} */
 const worker = self;

@@ -3,9 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  backoffDelay, CircuitBreaker, LatencyMeter, HistoryCache, retryAfterFromReason, SocketLink,
+  backoffDelay, CircuitBreaker, LatencyMeter, HistoryCache, retryAfterFromReason,
   ChinwagError, MemoryStorage, ChinwagClient,
 } from '../sdk/chinwag.js';
+import { FakeSocket, fakeLink, tick, authenticate } from './fake-link.js';
 
 test('backoff is exponential with full jitter and a cap', () => {
   const opts = { baseMs: 100, maxMs: 5_000 };
@@ -93,61 +94,6 @@ test('the history cache exports and imports, and refuses junk', () => {
   copy.import({ version: 1, conversations: [{ id: 'z', messages: [{ seq: 'x' }, msg('other', 1)] }] });
   assert.deepEqual(copy.messages('z'), [], 'messages of the wrong shape or conversation are skipped');
 });
-
-/** A WebSocket stand-in the test drives by hand. */
-class FakeSocket {
-  /** @type {FakeSocket[]} */
-  static all = [];
-  /** @param {string} url */
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    /** @type {any[]} */
-    this.sent = [];
-    /** @type {any} */ this.onopen = null;
-    /** @type {any} */ this.onmessage = null;
-    /** @type {any} */ this.onclose = null;
-    /** @type {any} */ this.onerror = null;
-    FakeSocket.all.push(this);
-  }
-  open() { this.readyState = 1; this.onopen?.(); }
-  /** @param {string} data */
-  send(data) { this.sent.push(JSON.parse(data)); }
-  /** @param {any} frame */
-  reply(frame) { this.onmessage?.({ data: JSON.stringify(frame) }); }
-  /** @param {number} code @param {string} [reason] */
-  serverClose(code, reason = '') { this.readyState = 3; this.onclose?.({ code, reason }); }
-  close() { this.readyState = 3; }
-}
-
-/** @param {Partial<import('../sdk/chinwag.js').SocketLink['opts']>} [extra] */
-function fakeLink(extra = {}) {
-  FakeSocket.all = [];
-  /** @type {boolean[]} */
-  const refreshes = [];
-  const link = new SocketLink({
-    url: 'http://chinwag.test', WebSocket: FakeSocket,
-    token: async ({ refresh }) => { refreshes.push(refresh); return 'tok'; },
-    resume: () => ({ positions: [], since: 0 }),
-    backoff: { baseMs: 1_000, maxMs: 8_000 }, random: () => 0.5, pingIntervalMs: 60_000,
-    ...extra,
-  });
-  /** @type {any[]} */
-  const states = [];
-  link.on('state', (s) => states.push(s));
-  return { link, states, refreshes };
-}
-
-/** Let the link's promise chains run. */
-const tick = () => new Promise((r) => setTimeout(r, 5));
-
-/** @param {FakeSocket} ws */
-function authenticate(ws) {
-  ws.open();
-  const auth = ws.sent.find((f) => f.type === 'auth');
-  ws.reply({ type: 'authed', id: auth.id, user: { id: 'alice' }, heartbeat_ms: 25_000 });
-  ws.reply({ type: 'resumed', id: auth.id, cursor: 1, conversations: [], unavailable: [] });
-}
 
 test('a link authenticates with the token and resume in the first frame', async () => {
   const { link, states } = fakeLink();

@@ -1,5 +1,6 @@
 //! The web app and the JavaScript SDK, compiled into the binary: `GET /` is the app, `/sdk/…`
-//! the SDK as one ES module. Served by the router's fallback for `GET` and `HEAD` (these are
+//! the SDK (ES modules: the entry `/sdk/chinwag.js` imports `/sdk/lib/*.js`; their declarations
+//! beside them as `.d.ts`). Served by the router's fallback for `GET` and `HEAD` (these are
 //! files, not REST routes, so they are not in `ROUTES` or the OpenAPI document); any other path
 //! still answers 404 in the one error shape.
 //!
@@ -32,6 +33,7 @@ macro_rules! asset {
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Every file the server serves outside the API. A new file of the app is listed here.
 const ASSETS: &[Asset] = &[
@@ -41,8 +43,38 @@ const ASSETS: &[Asset] = &[
     asset!("/view.js", JS, "app/view.js"),
     asset!("/sw.js", JS, "app/sw.js"),
     asset!("/icon.svg", "image/svg+xml", "app/icon.svg"),
+    // The SDK: its entry module, the modules it imports, and their declarations (a new module
+    // of `web/sdk/lib` is listed here; a test below fails otherwise).
     asset!("/sdk/chinwag.js", JS, "sdk/chinwag.js"),
-    asset!("/sdk/chinwag.d.ts", "text/plain; charset=utf-8", "sdk/chinwag.d.ts"),
+    asset!("/sdk/lib/close-codes.js", JS, "sdk/lib/close-codes.js"),
+    asset!("/sdk/lib/emitter.js", JS, "sdk/lib/emitter.js"),
+    asset!("/sdk/lib/errors.js", JS, "sdk/lib/errors.js"),
+    asset!("/sdk/lib/event-stream.js", JS, "sdk/lib/event-stream.js"),
+    asset!("/sdk/lib/history-cache.js", JS, "sdk/lib/history-cache.js"),
+    asset!("/sdk/lib/http.js", JS, "sdk/lib/http.js"),
+    asset!("/sdk/lib/outbox.js", JS, "sdk/lib/outbox.js"),
+    asset!("/sdk/lib/quality.js", JS, "sdk/lib/quality.js"),
+    asset!("/sdk/lib/receipts.js", JS, "sdk/lib/receipts.js"),
+    asset!("/sdk/lib/reconnect.js", JS, "sdk/lib/reconnect.js"),
+    asset!("/sdk/lib/socket-link.js", JS, "sdk/lib/socket-link.js"),
+    asset!("/sdk/lib/storage.js", JS, "sdk/lib/storage.js"),
+    asset!("/sdk/lib/tabs.js", JS, "sdk/lib/tabs.js"),
+    asset!("/sdk/lib/typing.js", JS, "sdk/lib/typing.js"),
+    asset!("/sdk/chinwag.d.ts", TEXT, "sdk/chinwag.d.ts"),
+    asset!("/sdk/lib/close-codes.d.ts", TEXT, "sdk/lib/close-codes.d.ts"),
+    asset!("/sdk/lib/emitter.d.ts", TEXT, "sdk/lib/emitter.d.ts"),
+    asset!("/sdk/lib/errors.d.ts", TEXT, "sdk/lib/errors.d.ts"),
+    asset!("/sdk/lib/event-stream.d.ts", TEXT, "sdk/lib/event-stream.d.ts"),
+    asset!("/sdk/lib/history-cache.d.ts", TEXT, "sdk/lib/history-cache.d.ts"),
+    asset!("/sdk/lib/http.d.ts", TEXT, "sdk/lib/http.d.ts"),
+    asset!("/sdk/lib/outbox.d.ts", TEXT, "sdk/lib/outbox.d.ts"),
+    asset!("/sdk/lib/quality.d.ts", TEXT, "sdk/lib/quality.d.ts"),
+    asset!("/sdk/lib/receipts.d.ts", TEXT, "sdk/lib/receipts.d.ts"),
+    asset!("/sdk/lib/reconnect.d.ts", TEXT, "sdk/lib/reconnect.d.ts"),
+    asset!("/sdk/lib/socket-link.d.ts", TEXT, "sdk/lib/socket-link.d.ts"),
+    asset!("/sdk/lib/storage.d.ts", TEXT, "sdk/lib/storage.d.ts"),
+    asset!("/sdk/lib/tabs.d.ts", TEXT, "sdk/lib/tabs.d.ts"),
+    asset!("/sdk/lib/typing.d.ts", TEXT, "sdk/lib/typing.d.ts"),
 ];
 
 /// The app loads only its own files and talks only to its own origin: no inline script, no
@@ -90,5 +122,41 @@ mod tests {
             assert!(!a.bytes.is_empty(), "{} is empty", a.path);
             assert!(ASSETS[i + 1..].iter().all(|b| b.path != a.path), "{} twice", a.path);
         }
+    }
+
+    /// Every module and declaration file of `web/sdk` is served at its path under `/sdk/` with
+    /// its media type: a module left out would break the SDK's imports in browsers.
+    #[test]
+    fn every_sdk_file_is_served() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/sdk");
+        let mut dirs = vec![root.clone()];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() && !path.ends_with("node_modules") {
+                    dirs.push(path);
+                } else if let Some(rel) = path.strip_prefix(&root).unwrap().to_str() {
+                    files.push(rel.replace('\\', "/"));
+                }
+            }
+        }
+        let mut served = 0;
+        for rel in files {
+            let ctype = if rel.ends_with(".d.ts") {
+                TEXT
+            } else if rel.ends_with(".js") {
+                JS
+            } else {
+                continue;
+            };
+            let path = format!("/sdk/{rel}");
+            let asset = ASSETS.iter().find(|a| a.path == path);
+            let asset = asset.unwrap_or_else(|| panic!("{path} is not served (add it to ASSETS)"));
+            assert_eq!(asset.content_type, ctype, "{path}");
+            served += 1;
+        }
+        let listed = ASSETS.iter().filter(|a| a.path.starts_with("/sdk/")).count();
+        assert_eq!(listed, served, "every /sdk/ asset is a file of web/sdk");
     }
 }
