@@ -15,7 +15,7 @@ pub const SESSION_COOKIE: &str = "chinwag_session";
 
 /// An authenticated user (REST). Also applies the per-user rate limit.
 #[derive(Debug, Clone)]
-pub struct User(pub Principal);
+pub(crate) struct User(pub Principal);
 
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for User {
 
 /// The app's backend, by API key (`X-Api-Key`); yields the key's tenant.
 #[derive(Debug, Clone)]
-pub struct ServerKey(pub TenantId);
+pub(crate) struct ServerKey(pub TenantId);
 
 impl FromRequestParts<AppState> for ServerKey {
     type Rejection = ApiError;
@@ -68,13 +68,13 @@ impl FromRequestParts<AppState> for ServerKey {
     }
 }
 
-pub fn bearer(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -87,7 +87,7 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 }
 
 /// No `Origin` (not a browser) or an allowed one.
-pub fn origin_ok(parts: &Parts, state: &AppState) -> bool {
+pub(crate) fn origin_ok(parts: &Parts, state: &AppState) -> bool {
     match parts.headers.get(header::ORIGIN) {
         None => true,
         Some(o) => {

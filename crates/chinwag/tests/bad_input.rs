@@ -424,7 +424,10 @@ async fn connections_over_the_per_user_limit_are_closed_4005() {
     third.send(json!({"type": "auth", "id": 1, "token": token})).await;
     let reply = third.recv().await;
     assert_eq!(reply["type"], "error", "{reply}");
-    assert_eq!(third.closed().await.code, Some(4005));
+    assert_eq!(reply["error"]["retry_after_ms"], 5000, "{reply}");
+    let closed = third.closed().await;
+    assert_eq!(closed.code, Some(4005));
+    assert_eq!(closed.reason, "retry_after_ms=5000", "the close says when to come back");
 
     assert_usable(&mut second, "a refused third connection").await;
     let mut bob = server.connect("bob").await;

@@ -27,12 +27,13 @@ use crate::node::Node;
 /// Advised wait after `too_many_connections`.
 const TOO_MANY_RETRY_MS: u64 = 5_000;
 
-/// Why a device could not attach: the error to tell the client, and the close code for
-/// transports that close with one.
+/// Why a device could not attach: the error to tell the client, and the close code and reason
+/// (with its `retry_after_ms` advice, where there is one) for transports that close with one.
 #[derive(Debug)]
 pub struct Refusal {
     pub error: ServiceError,
     pub close: CloseCode,
+    pub reason: String,
 }
 
 /// An authenticated device attached to this node; detaches on drop.
@@ -56,6 +57,7 @@ impl AttachedDevice {
             return Err(Refusal {
                 error: ServiceError::new(ErrorCode::Unavailable, "draining"),
                 close: close::SERVICE_RESTART,
+                reason: restart_advice(),
             });
         }
         let services = &node.services;
@@ -70,6 +72,7 @@ impl AttachedDevice {
                         ..ServiceError::rate_limited(TOO_MANY_RETRY_MS)
                     },
                     close: close::TOO_MANY_CONNECTIONS,
+                    reason: format!("retry_after_ms={TOO_MANY_RETRY_MS}"),
                 });
             }
         };
@@ -79,7 +82,8 @@ impl AttachedDevice {
         let ids: Vec<ConversationId> = match services.store.memberships(&p.tenant, &p.user).await {
             Ok(list) => list.into_iter().map(|(id, _, _)| id).collect(),
             Err(e) => {
-                return Err(Refusal { error: e.into(), close: close::INTERNAL_ERROR });
+                let close = close::INTERNAL_ERROR;
+                return Err(Refusal { error: e.into(), close, reason: String::new() });
             }
         };
         services.hub.join_many(&p.tenant, &p.user, &ids);

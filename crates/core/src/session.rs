@@ -81,12 +81,7 @@ where
         Err(refusal) => {
             let frame = ServerFrame::Error { id: None, error: refusal.error.to_body() };
             let _ = timeout(CLOSE_TIMEOUT, ws.send_text(&frame.to_json())).await;
-            let reason = if refusal.close == close::SERVICE_RESTART {
-                restart_advice()
-            } else {
-                String::new()
-            };
-            close_with(&mut ws, refusal.close, &reason).await;
+            close_with(&mut ws, refusal.close, &refusal.reason).await;
             return None;
         }
     };

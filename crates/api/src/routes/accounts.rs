@@ -10,7 +10,7 @@ use crate::auth::{SESSION_COOKIE, User};
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
 
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     Json(req): Json<RegisterRequest>,
 ) -> Result<Response, ApiError> {
@@ -19,7 +19,7 @@ pub async fn register(
     Ok(with_cookie(&state, token))
 }
 
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
@@ -27,7 +27,7 @@ pub async fn login(
     Ok(with_cookie(&state, token))
 }
 
-pub async fn logout(State(state): State<AppState>) -> Response {
+pub(crate) async fn logout(State(state): State<AppState>) -> Response {
     let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
     let cookie =
         format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
@@ -37,7 +37,7 @@ pub async fn logout(State(state): State<AppState>) -> Response {
     res
 }
 
-pub async fn me(User(p): User) -> Json<UserInfo> {
+pub(crate) async fn me(User(p): User) -> Json<UserInfo> {
     Json(p.info())
 }
 

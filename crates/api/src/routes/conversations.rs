@@ -14,7 +14,7 @@ use crate::auth::User;
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     User(who): User,
     Json(req): Json<CreateConversationRequest>,
@@ -24,7 +24,7 @@ pub async fn create(
     Ok((status, Json(CreateConversationResponse { conversation, created })).into_response())
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     User(who): User,
     Query(q): Query<ListQuery>,
@@ -32,7 +32,7 @@ pub async fn list(
     Ok(Json(state.node.services.list_conversations(&who, q.cursor.as_deref(), q.limit).await?))
 }
 
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -40,7 +40,7 @@ pub async fn get(
     Ok(Json(state.node.services.get_conversation(&who, &id).await?))
 }
 
-pub async fn add_member(
+pub(crate) async fn add_member(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -52,7 +52,7 @@ pub async fn add_member(
     Ok((status, Json(conversation)).into_response())
 }
 
-pub async fn update_member(
+pub(crate) async fn update_member(
     State(state): State<AppState>,
     User(who): User,
     Path((id, user)): Path<(ConversationId, UserId)>,
@@ -62,7 +62,7 @@ pub async fn update_member(
     Ok(Json(state.node.services.get_conversation(&who, &id).await?))
 }
 
-pub async fn remove_member(
+pub(crate) async fn remove_member(
     State(state): State<AppState>,
     User(who): User,
     Path((id, user)): Path<(ConversationId, UserId)>,

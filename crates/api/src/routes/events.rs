@@ -23,7 +23,7 @@ const MAX_POSITIONS: usize = 10_000;
 
 /// The stream. Only for clients that ask for an event stream (`Accept: text/event-stream`, as
 /// `EventSource` and the SDK do); anything else gets `406`, not a response that never ends.
-pub async fn stream(
+pub(crate) async fn stream(
     State(state): State<AppState>,
     User(who): User,
     headers: HeaderMap,

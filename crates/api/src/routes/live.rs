@@ -14,7 +14,7 @@ use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 
 /// The caller's devices have the messages up to `seq`.
-pub async fn received(
+pub(crate) async fn received(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -23,7 +23,7 @@ pub async fn received(
     Ok(Json(state.node.services.apply(&who, req.into_command(id)).await?))
 }
 
-pub async fn typing(
+pub(crate) async fn typing(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -33,7 +33,7 @@ pub async fn typing(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn get_draft(
+pub(crate) async fn get_draft(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -42,7 +42,7 @@ pub async fn get_draft(
 }
 
 /// Save the draft edited from `version`; a stale version is `409 conflict` with `current`.
-pub async fn put_draft(
+pub(crate) async fn put_draft(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -51,7 +51,7 @@ pub async fn put_draft(
     Ok(Json(state.node.services.apply(&who, req.into_command(id)).await?.draft))
 }
 
-pub async fn presence(
+pub(crate) async fn presence(
     State(state): State<AppState>,
     User(who): User,
     Query(q): Query<PresenceQuery>,

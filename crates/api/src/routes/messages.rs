@@ -13,7 +13,7 @@ use crate::auth::User;
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 
-pub async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -23,7 +23,7 @@ pub async fn history(
 }
 
 /// `201 Created` for a new message, `200 OK` with `duplicate: true` for a retried one.
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -33,12 +33,12 @@ pub async fn send(
 }
 
 /// The reply to a send: `201 Created` for a new message, `200 OK` for a retried one.
-pub fn sent(reply: SendResponse) -> Response {
+pub(crate) fn sent(reply: SendResponse) -> Response {
     let status = if reply.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     (status, Json(reply)).into_response()
 }
 
-pub async fn read(
+pub(crate) async fn read(
     State(state): State<AppState>,
     User(who): User,
     Path(id): Path<ConversationId>,
@@ -48,7 +48,7 @@ pub async fn read(
 }
 
 /// `PATCH /v1/conversations/{id}/messages/{seq}`: edit one of your messages.
-pub async fn edit(
+pub(crate) async fn edit(
     State(state): State<AppState>,
     User(who): User,
     Path((id, seq)): Path<(ConversationId, Seq)>,
@@ -58,7 +58,7 @@ pub async fn edit(
 }
 
 /// `DELETE /v1/conversations/{id}/messages/{seq}?client_msg_id=…`: delete for everyone.
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     User(who): User,
     Path((id, seq)): Path<(ConversationId, Seq)>,
@@ -68,7 +68,7 @@ pub async fn delete(
 }
 
 /// `POST /v1/conversations/{id}/messages/{seq}/reactions`: add or remove a reaction.
-pub async fn react(
+pub(crate) async fn react(
     State(state): State<AppState>,
     User(who): User,
     Path((id, seq)): Path<(ConversationId, Seq)>,

@@ -8,12 +8,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The process is up.
-pub async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
 /// The node can serve: not draining, and the store answers.
-pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     if state.node.shutdown.is_cancelled() {
         return Err(ApiError::new(chinwag_proto::error::ErrorCode::Unavailable, "draining"));
     }
@@ -21,7 +21,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     Ok("ready")
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
@@ -34,6 +34,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// a test.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-pub async fn openapi() -> Response {
+pub(crate) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

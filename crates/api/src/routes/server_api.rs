@@ -20,7 +20,7 @@ fn acting(tenant: chinwag_proto::ids::TenantId, user: UserId) -> Principal {
 }
 
 /// Mint a token for one of the app's users.
-pub async fn issue_token(
+pub(crate) async fn issue_token(
     State(state): State<AppState>,
     ServerKey(tenant): ServerKey,
     Json(req): Json<IssueTokenRequest>,
@@ -40,7 +40,7 @@ pub async fn issue_token(
 }
 
 /// Find or create a conversation for a user (e.g. "buyer asks seller about item 42").
-pub async fn create_conversation(
+pub(crate) async fn create_conversation(
     State(state): State<AppState>,
     ServerKey(tenant): ServerKey,
     Json(req): Json<ServerCreateConversationRequest>,
@@ -53,7 +53,7 @@ pub async fn create_conversation(
 }
 
 /// Send as one of the members; the server API may use reserved kinds such as `system`.
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     ServerKey(tenant): ServerKey,
     Path(id): Path<ConversationId>,

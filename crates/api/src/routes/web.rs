@@ -79,12 +79,12 @@ const ASSETS: &[Asset] = &[
 
 /// The app loads only its own files and talks only to its own origin: no inline script, no
 /// third-party anything. `connect-src 'self'` covers same-origin `ws:`/`wss:` (CSP level 3).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
      manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The router's fallback: an embedded file for `GET`/`HEAD`, else `404 not_found`.
-pub async fn asset_or_not_found(req: Request) -> Response {
+pub(crate) async fn asset_or_not_found(req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path();
     let path = if path == "/index.html" { "/" } else { path };

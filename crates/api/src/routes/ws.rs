@@ -19,7 +19,7 @@ fn ws_config(state: &AppState) -> Config {
     }
 }
 
-pub async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
+pub(crate) async fn upgrade(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
     // Cross-site WebSocket hijacking: a browser page from a foreign origin is refused before
     // the upgrade, whatever credentials it carries.
@@ -53,6 +53,6 @@ fn rejected(rejection: UpgradeRejection) -> Response {
 }
 
 /// Echo every text and binary message back; used by the Autobahn conformance run.
-pub async fn echo(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub(crate) async fn echo(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(ws_config(&state), chinwag_ws::echo)
 }

@@ -30,7 +30,7 @@ pub(crate) struct OneRoom {
 impl OneRoom {
     /// Users `{prefix}-{tag}{i}` for i < `n`, their room, and a connection each; fails unless
     /// every connection opened.
-    pub async fn open(common: &Common, n: usize, tag: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn open(common: &Common, n: usize, tag: &str) -> anyhow::Result<Self> {
         let target = common.target;
         let prefix = setup::run_prefix();
         let users: Vec<String> = (0..n).map(|i| format!("{prefix}-{tag}{i}")).collect();
@@ -42,7 +42,7 @@ impl OneRoom {
 
     /// The open connections in member order; the first `publishers` members publish, each its
     /// share of the schedule with `payload`-byte bodies.
-    pub fn members(
+    pub(crate) fn members(
         &mut self,
         publishers: usize,
         payload: usize,
@@ -90,7 +90,7 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(target: Target, periods: usize) -> Self {
+    pub(crate) fn new(target: Target, periods: usize) -> Self {
         Schedule {
             target,
             phase: None,
@@ -103,7 +103,7 @@ impl Schedule {
     }
 
     /// Start publishing period `step` at `rate` for `secs`.
-    pub fn open(&mut self, step: usize, rate: f64, secs: f64) -> Phase {
+    pub(crate) fn open(&mut self, step: usize, rate: f64, secs: f64) -> Phase {
         let start = Instant::now();
         let until = start + Duration::from_secs_f64(secs);
         let phase = Phase { step: step as u32, rate, start, until };
@@ -112,14 +112,14 @@ impl Schedule {
     }
 
     /// Queue what `p` owes the open period by now, and count it as sent.
-    pub fn publish_due(&mut self, p: &mut Publisher, out: &mut Vec<u8>) {
+    pub(crate) fn publish_due(&mut self, p: &mut Publisher, out: &mut Vec<u8>) {
         let Some(phase) = self.phase else { return };
         let queued = p.queue_due(phase, self.target, out);
         self.periods[phase.step as usize].sent += queued;
     }
 
     /// Count a stamped message a member received (read at `now`) into its period.
-    pub fn count_received(&mut self, stamp: Stamp, now: u64) {
+    pub(crate) fn count_received(&mut self, stamp: Stamp, now: u64) {
         if let Some(p) = self.periods.get_mut(stamp.step as usize) {
             p.received += 1;
             latency::record(&mut p.hist, stamp.sent_us, now);
@@ -128,7 +128,7 @@ impl Schedule {
 
     /// The frames every member handles alike: acks and errors are counted, Socket.IO pings
     /// answered (into `out`).
-    pub fn on_reply(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn on_reply(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) {
         match kind {
             Kind::Ack => self.acks += 1,
             Kind::Error => self.errors.note(payload),
@@ -138,7 +138,7 @@ impl Schedule {
     }
 
     /// Received and owed deliveries of period `k` when each message goes to `members`.
-    pub fn progress(&self, k: usize, members: u64) -> (u64, u64) {
+    pub(crate) fn progress(&self, k: usize, members: u64) -> (u64, u64) {
         let p = &self.periods[k];
         (p.received, p.sent * members)
     }

@@ -36,19 +36,19 @@ pub(crate) struct TwoRooms {
 }
 
 impl TwoRooms {
-    pub fn new(connections: usize, group_size: usize) -> Self {
+    pub(crate) fn new(connections: usize, group_size: usize) -> Self {
         let n = connections.max(1);
         let g = group_size.clamp(1, n);
         TwoRooms { n, g, per_family: n.div_ceil(g) }
     }
 
     /// The upgrade path of member `i`: its two rooms (peers join them from the URL).
-    pub fn path(&self, target: Target, i: usize) -> String {
+    pub(crate) fn path(&self, target: Target, i: usize) -> String {
         target.path(&format!("a{},b{}", i / self.g, i % self.per_family))
     }
 
     /// The rooms as groups `(owner, other members)`, in the order `a0, b0, a1, b1, …`.
-    pub fn groups(&self, users: &[String]) -> Vec<(String, Vec<String>)> {
+    pub(crate) fn groups(&self, users: &[String]) -> Vec<(String, Vec<String>)> {
         let mut groups = Vec::with_capacity(2 * self.per_family);
         for k in 0..self.per_family {
             let a: Vec<String> = users.iter().skip(k * self.g).take(self.g).cloned().collect();
@@ -62,14 +62,14 @@ impl TwoRooms {
     }
 
     /// Where member `i`'s two rooms stand in [`groups`](Self::groups): `(a, b)`.
-    pub fn rooms_of(&self, i: usize) -> (usize, usize) {
+    pub(crate) fn rooms_of(&self, i: usize) -> (usize, usize) {
         (2 * (i / self.g), 2 * (i % self.per_family) + 1)
     }
 
     /// Chinwag: create the rooms over REST, `concurrency` at a time, and say how long it took
     /// (as `{scenario} {label}: created …`). Returns each room's id and owner, in
     /// [`groups`](Self::groups) order.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         common: &Common,
         users: &[String],

@@ -16,7 +16,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{Session, title};
 
-pub async fn run(session: Session, mut events: Events, open: Option<String>) -> anyhow::Result<()> {
+pub(super) async fn run(
+    session: Session,
+    mut events: Events,
+    open: Option<String>,
+) -> anyhow::Result<()> {
     let client = &session.client;
     let mut current: Option<ConversationId> = open.map(ConversationId::new);
     // The newest seq seen per conversation (history pages and live messages), for `/read`.

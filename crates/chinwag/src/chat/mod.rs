@@ -17,7 +17,7 @@ use chinwag_proto::model::Conversation;
 
 /// The options of `chinwag chat`.
 #[derive(Debug, clap::Args)]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "CHINWAG_SERVER")]
     pub server: String,
@@ -89,13 +89,13 @@ pub(crate) struct Session {
 
 impl Session {
     /// The user's conversations over REST (needs a token: logs in if none is held yet).
-    pub async fn conversations(&self) -> anyhow::Result<Vec<Conversation>> {
+    pub(crate) async fn conversations(&self) -> anyhow::Result<Vec<Conversation>> {
         let token = self.tokens.token(false).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(self.rest.conversations(&token).await?)
     }
 }
 
-pub fn run(args: ChatArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ChatArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -52,7 +52,11 @@ struct App {
     pending: Vec<OutboxEntry>,
 }
 
-pub async fn run(session: Session, mut events: Events, open: Option<String>) -> anyhow::Result<()> {
+pub(super) async fn run(
+    session: Session,
+    mut events: Events,
+    open: Option<String>,
+) -> anyhow::Result<()> {
     let client = session.client.clone();
     let (key_tx, mut keys) = mpsc::channel(KEY_QUEUE);
     std::thread::spawn(move || {

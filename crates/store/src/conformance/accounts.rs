@@ -15,7 +15,7 @@ fn alice(tenant_name: &str, user_id: &str) -> Account {
     }
 }
 
-pub async fn create_and_conflict(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn create_and_conflict(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let first = alice("acme", "u-1");
     store.create_account(first.clone()).await.expect("create_account");
@@ -45,7 +45,7 @@ pub async fn create_and_conflict(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     assert_eq!(store.account_by_username(&acme, "bob").await.unwrap(), Some(bob));
 }
 
-pub async fn concurrent_same_username(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn concurrent_same_username(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let tasks: Vec<_> = (0..10)
         .map(|i| {
             let store = store.clone();

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::fixtures::{RecordingSink, T0, append_n, create, group, tenant, text, ulid, user};
 use crate::{Account, HistoryRange, Store, StoreError};
 
-pub async fn stores_and_summarizes(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn stores_and_summarizes(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
@@ -51,7 +51,7 @@ pub async fn stores_and_summarizes(store: Arc<dyn Store>, sink: Arc<RecordingSin
     assert_eq!(seen.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), stored);
 }
 
-pub async fn missing_conversation(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn missing_conversation(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let missing = ConversationId::new("no-such-conversation");
     let err = store.append(text(&acme, &missing, &user("ann"), "c-1", "hi", T0)).await.unwrap_err();
@@ -59,7 +59,7 @@ pub async fn missing_conversation(store: Arc<dyn Store>, sink: Arc<RecordingSink
     assert!(sink.all().is_empty(), "nothing reaches the sink");
 }
 
-pub async fn retries_are_idempotent(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn retries_are_idempotent(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
@@ -93,7 +93,7 @@ pub async fn retries_are_idempotent(store: Arc<dyn Store>, sink: Arc<RecordingSi
     assert_eq!(sink.all().len(), 3);
 }
 
-pub async fn concurrent_retries_store_once(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn concurrent_retries_store_once(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let ann = user("ann");
     let id = create(&store, group(&acme, &ann, &[], T0)).await.id;
@@ -130,7 +130,7 @@ pub async fn concurrent_retries_store_once(store: Arc<dyn Store>, sink: Arc<Reco
     assert_eq!(sink.seqs(&id), seqs, "the sink saw each stored message once, in seq order");
 }
 
-pub async fn concurrent_senders_get_gapless_seqs(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn concurrent_senders_get_gapless_seqs(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     const SENDERS: u64 = 20;
     const EACH: u64 = 25;
     let acme = tenant("acme");
@@ -165,7 +165,7 @@ pub async fn concurrent_senders_get_gapless_seqs(store: Arc<dyn Store>, sink: Ar
     assert_eq!(record.last_seq, SENDERS * EACH);
 }
 
-pub async fn sink_order_across_conversations(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn sink_order_across_conversations(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let ann = user("ann");
     let mut conversations = Vec::new();
@@ -205,7 +205,7 @@ pub async fn sink_order_across_conversations(store: Arc<dyn Store>, sink: Arc<Re
 
 /// Requests that fail (missing conversation, taken username) share batches with ones that
 /// succeed; only they may fail.
-pub async fn failures_do_not_poison_others(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn failures_do_not_poison_others(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let ann = user("ann");
     let id = create(&store, group(&acme, &ann, &[], T0)).await.id;

@@ -8,7 +8,7 @@ use chinwag_proto::model::{ConversationKind, Role};
 use super::fixtures::{RecordingSink, T0, create, direct, group, normalized, tenant, user};
 use crate::Store;
 
-pub async fn create_and_load(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn create_and_load(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (owner, ann, ben) = (user("owner"), user("ann"), user("ben"));
     let mut new = group(&acme, &owner, &[&ann, &ben], T0);
@@ -47,7 +47,7 @@ pub async fn create_and_load(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     assert_eq!(record.title, None);
 }
 
-pub async fn direct_key_is_unique(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn direct_key_is_unique(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let (ann, ben) = (user("ann"), user("ben"));
     let first = create(&store, direct(&acme, &ann, &ben, "ann|ben|item:42", T0)).await;
@@ -75,7 +75,7 @@ pub async fn direct_key_is_unique(store: Arc<dyn Store>, _: Arc<RecordingSink>) 
     assert_ne!(g1.id, g2.id);
 }
 
-pub async fn concurrent_direct_creates(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn concurrent_direct_creates(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let tasks: Vec<_> = (0..10)
         .map(|i| {

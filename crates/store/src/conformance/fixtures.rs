@@ -38,23 +38,23 @@ impl RecordingSink {
 }
 
 /// An arbitrary but fixed point in time, so cases control every timestamp.
-pub const T0: Millis = 1_700_000_000_000;
+pub(super) const T0: Millis = 1_700_000_000_000;
 
-pub fn tenant(name: &str) -> TenantId {
+pub(super) fn tenant(name: &str) -> TenantId {
     TenantId::new(name)
 }
 
-pub fn user(name: &str) -> UserId {
+pub(super) fn user(name: &str) -> UserId {
     UserId::new(name)
 }
 
 /// A fresh time-ordered id, as the server makes them.
-pub fn ulid() -> String {
+pub(super) fn ulid() -> String {
     ulid::Ulid::new().to_string()
 }
 
 /// A group owned by `owner` with `others` as plain members.
-pub fn group(tenant: &TenantId, owner: &UserId, others: &[&UserId], at: Millis) -> NewConversation {
+pub(super) fn group(tenant: &TenantId, owner: &UserId, others: &[&UserId], at: Millis) -> NewConversation {
     let mut members = vec![(owner.clone(), Role::Owner)];
     members.extend(others.iter().map(|u| ((*u).clone(), Role::Member)));
     NewConversation {
@@ -71,7 +71,7 @@ pub fn group(tenant: &TenantId, owner: &UserId, others: &[&UserId], at: Millis) 
 }
 
 /// A direct conversation between `a` and `b` under `key`.
-pub fn direct(tenant: &TenantId, a: &UserId, b: &UserId, key: &str, at: Millis) -> NewConversation {
+pub(super) fn direct(tenant: &TenantId, a: &UserId, b: &UserId, key: &str, at: Millis) -> NewConversation {
     NewConversation {
         id: ConversationId::new(ulid()),
         tenant: tenant.clone(),
@@ -86,7 +86,7 @@ pub fn direct(tenant: &TenantId, a: &UserId, b: &UserId, key: &str, at: Millis) 
 }
 
 /// A text message with a fresh id.
-pub fn text(
+pub(super) fn text(
     tenant: &TenantId,
     conversation: &ConversationId,
     sender: &UserId,
@@ -109,14 +109,14 @@ pub fn text(
 }
 
 /// Creates a conversation that must be new.
-pub async fn create(store: &Arc<dyn Store>, new: NewConversation) -> ConversationRecord {
+pub(super) async fn create(store: &Arc<dyn Store>, new: NewConversation) -> ConversationRecord {
     let (record, created) = store.create_conversation(new).await.expect("create_conversation");
     assert!(created, "a fresh conversation must be created");
     record
 }
 
 /// Appends `n` messages from `sender` and returns them; the conversation must exist.
-pub async fn append_n(
+pub(super) async fn append_n(
     store: &Arc<dyn Store>,
     tenant: &TenantId,
     conversation: &ConversationId,
@@ -134,7 +134,7 @@ pub async fn append_n(
 }
 
 /// The record with members sorted by user id: member order is not part of the contract.
-pub fn normalized(mut record: ConversationRecord) -> ConversationRecord {
+pub(super) fn normalized(mut record: ConversationRecord) -> ConversationRecord {
     record.members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     record
 }

@@ -25,7 +25,7 @@ fn seqs(range: std::ops::RangeInclusive<Seq>) -> Vec<Seq> {
     range.collect()
 }
 
-pub async fn pages_cover_everything_once(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn pages_cover_everything_once(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let ann = user("ann");
     let id = create(&store, group(&acme, &ann, &[], T0)).await.id;
@@ -68,7 +68,7 @@ pub async fn pages_cover_everything_once(store: Arc<dyn Store>, _: Arc<Recording
     assert!(!full.has_more);
 }
 
-pub async fn edges(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn edges(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let ann = user("ann");
     let id = create(&store, group(&acme, &ann, &[], T0)).await.id;

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::fixtures::{RecordingSink, T0, group, tenant, text, user};
 use crate::{Account, HistoryRange, Store};
 
-pub async fn odd_input_round_trips(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn odd_input_round_trips(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     store.ping().await.expect("ping");
     let odd = ["", "'; DROP TABLE messages; --", "\" OR 1=1 --", "ünïcödé 🦀 \u{202e}rtl", "%_\\*"];
     for (i, s) in odd.iter().enumerate() {

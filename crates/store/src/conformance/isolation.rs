@@ -16,7 +16,7 @@ fn not_found<T: std::fmt::Debug>(what: &str, result: Result<T, StoreError>) {
     );
 }
 
-pub async fn other_tenant_sees_nothing(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn other_tenant_sees_nothing(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
     let (acme, evil) = (tenant("acme"), tenant("evil"));
     let (ann, ben, eve) = (user("ann"), user("ben"), user("eve"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;

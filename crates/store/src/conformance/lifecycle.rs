@@ -28,7 +28,7 @@ fn amend(
     }
 }
 
-pub async fn replies_point_at_existing_messages(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn replies_point_at_existing_messages(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
@@ -46,7 +46,7 @@ pub async fn replies_point_at_existing_messages(store: Arc<dyn Store>, _: Arc<Re
     }
 }
 
-pub async fn edits_deletes_and_reactions_are_events_with_their_own_seq(
+pub(super) async fn edits_deletes_and_reactions_are_events_with_their_own_seq(
     store: Arc<dyn Store>,
     sink: Arc<RecordingSink>,
 ) {

@@ -8,7 +8,7 @@ use chinwag_proto::ids::{ConversationId, Millis, Seq, TenantId, UserId};
 use super::fixtures::{RecordingSink, T0, append_n, create, group, normalized, tenant, text, user};
 use crate::{ConversationView, ListCursor, Store, StoreError};
 
-pub async fn mark_read_is_forward_only_and_clamped(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn mark_read_is_forward_only_and_clamped(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
@@ -76,7 +76,7 @@ async fn list_all(
     all
 }
 
-pub async fn list_order_and_cursor(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn list_order_and_cursor(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     // Created at T0, T0+1, ... but two share a timestamp, so the id breaks the tie.
@@ -122,7 +122,7 @@ pub async fn list_order_and_cursor(store: Arc<dyn Store>, _: Arc<RecordingSink>)
     assert!(store.list_conversations(&acme, &user("nobody"), None, 10).await.unwrap().is_empty());
 }
 
-pub async fn views_and_memberships(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn views_and_memberships(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let a = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;

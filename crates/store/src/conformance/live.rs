@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::fixtures::{RecordingSink, T0, append_n, create, group, tenant, text, user};
 use crate::{Draft, DraftSave, Receipt, Store, StoreError, Watermarks};
 
-pub async fn receipts_only_move_forward_and_read_implies_delivered(
+pub(super) async fn receipts_only_move_forward_and_read_implies_delivered(
     store: Arc<dyn Store>,
     _: Arc<RecordingSink>,
 ) {
@@ -54,7 +54,7 @@ pub async fn receipts_only_move_forward_and_read_implies_delivered(
     assert!(matches!(err, StoreError::NotFound(_)), "another tenant: {err:?}");
 }
 
-pub async fn drafts_are_versioned_and_cleared_by_sending(
+pub(super) async fn drafts_are_versioned_and_cleared_by_sending(
     store: Arc<dyn Store>,
     _: Arc<RecordingSink>,
 ) {
@@ -104,7 +104,7 @@ pub async fn drafts_are_versioned_and_cleared_by_sending(
     assert!(matches!(err, StoreError::NotFound(_)), "another tenant: {err:?}");
 }
 
-pub async fn last_seen_and_co_members(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn last_seen_and_co_members(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let (acme, evil) = (tenant("acme"), tenant("evil"));
     let (ann, ben, cat, dan) = (user("ann"), user("ben"), user("cat"), user("dan"));
     create(&store, group(&acme, &ann, &[&ben], T0)).await;

@@ -18,7 +18,7 @@ async fn role_of(
     record.members.iter().find(|m| m.user_id == *who).map(|m| m.role)
 }
 
-pub async fn add_remove_and_roles(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn add_remove_and_roles(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
     let acme = tenant("acme");
     let (owner, dan) = (user("owner"), user("dan"));
     let id = create(&store, group(&acme, &owner, &[], T0)).await.id;
