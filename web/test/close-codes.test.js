@@ -37,19 +37,6 @@ function serverTable() {
   return { codes, listed, variants };
 }
 
-/**
- * Where the SDK does not do what the server's table says, on purpose and as it always has. The
- * test fails if these change on either side: an entry goes once the two agree.
- * - 1000 (`Never` on the server): the server only echoes a close the client started, which the
- *   link ignores; a 1000 it did not ask for (a proxy) is treated as a drop: reconnect.
- * - 4005 (`After`): the server sends no advice with it; docs/protocol.md says "close another,
- *   retry with backoff", and the link backs off without reading a reason.
- */
-const SDK_DIFFERS = [
-  { constant: 'NORMAL', server: 'never', sdk: 'now' },
-  { constant: 'TOO_MANY_CONNECTIONS', server: 'after', sdk: 'now' },
-];
-
 test('the SDK has the server\'s close codes, each with its name and reconnect semantics', () => {
   const server = serverTable();
   assert.ok(server.codes.length >= 10, `close.rs parsed: ${server.codes.length} codes`);
@@ -71,7 +58,7 @@ test('the SDK has the server\'s close codes, each with its name and reconnect se
     assert.equal(rule.name, c.name, `${c.constant} (${c.code}) is named the same`);
     if (rule.reconnect !== c.reconnect) differs.push({ constant: c.constant, server: c.reconnect, sdk: rule.reconnect });
   }
-  assert.deepEqual(differs, SDK_DIFFERS, 'reconnect semantics agree, but for the documented differences');
+  assert.deepEqual(differs, [], 'reconnect semantics agree for every code');
 });
 
 test('a link closed with each code does what its rule says', async () => {

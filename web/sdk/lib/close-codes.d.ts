@@ -30,10 +30,8 @@ export const CloseCode: Readonly<{
  *   defaultMs?: number}} CloseRule
  */
 /**
- * The handling of every named close code. The server's table differs on two, as the SDK has
- * always done: a `1000` the client did not ask for is a drop like any other (backoff), and
- * `4005` backs off without reading advice (the server sends none; docs/protocol.md says "retry
- * with backoff").
+ * The handling of every named close code: the server's table, code for code (a `1000` the
+ * link asked for itself is not a close it handles at all).
  * @type {Readonly<Record<keyof typeof CloseCode, Readonly<CloseRule>>>}
  */
 export const CLOSE_RULES: Readonly<Record<keyof typeof CloseCode, Readonly<CloseRule>>>;

@@ -34,14 +34,12 @@ export const CloseCode = Object.freeze({
  */
 
 /**
- * The handling of every named close code. The server's table differs on two, as the SDK has
- * always done: a `1000` the client did not ask for is a drop like any other (backoff), and
- * `4005` backs off without reading advice (the server sends none; docs/protocol.md says "retry
- * with backoff").
+ * The handling of every named close code: the server's table, code for code (a `1000` the
+ * link asked for itself is not a close it handles at all).
  * @type {Readonly<Record<keyof typeof CloseCode, Readonly<CloseRule>>>}
  */
 export const CLOSE_RULES = Object.freeze({
-  NORMAL: rule('normal', 'now', 'backoff'),
+  NORMAL: rule('normal', 'never', 'none'),
   PROTOCOL_ERROR: rule('protocol_error', 'never', 'none'),
   INVALID_PAYLOAD: rule('invalid_payload', 'never', 'none'),
   MESSAGE_TOO_BIG: rule('message_too_big', 'never', 'none'),
@@ -50,7 +48,7 @@ export const CLOSE_RULES = Object.freeze({
   AUTH_FAILED: rule('auth_failed', 'with_new_token', 'backoff'),
   AUTH_TIMEOUT: rule('auth_timeout', 'now', 'none'),
   TOKEN_EXPIRED: rule('token_expired', 'with_new_token', 'none'),
-  TOO_MANY_CONNECTIONS: rule('too_many_connections', 'now', 'backoff'),
+  TOO_MANY_CONNECTIONS: rule('too_many_connections', 'after', 'advised', 5_000),
   SLOW_CONSUMER: rule('slow_consumer', 'now', 'none'),
   RATE_LIMITED: rule('rate_limited', 'after', 'advised', 5_000),
   HEARTBEAT_TIMEOUT: rule('heartbeat_timeout', 'now', 'backoff'),
