@@ -11,6 +11,8 @@
 //! - [`presence`]: who is online, by leases; the [`presence::Presence`] contract and its
 //!   in-memory implementation.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,7 +24,10 @@ pub mod presence;
 /// Where an event goes: everyone in a conversation, or every device of one user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
+    /// Every device of every member of the conversation. A hub learns the members from its
+    /// devices' memberships at attach, then from [`EventKind::Joined`] and [`EventKind::Left`].
     Conversation(TenantId, ConversationId),
+    /// Every device of the user, whatever conversations they are in.
     User(TenantId, UserId),
 }
 
@@ -30,7 +35,10 @@ pub enum Topic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// A stored message; devices skip it if they already have `seq` (resume seam).
-    Message { seq: Seq },
+    Message {
+        /// The message's position in its conversation.
+        seq: Seq,
+    },
     /// On a user topic: the user joined this conversation, so route its events to them from now.
     Joined(ConversationId),
     /// On a user topic: the user left this conversation; stop routing its events to them.
@@ -39,9 +47,12 @@ pub enum EventKind {
     Other,
 }
 
+/// One published event, cheap to clone: the frame bytes are shared.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// Who should receive it.
     pub topic: Topic,
+    /// What the hub must act on besides forwarding the bytes.
     pub kind: EventKind,
     /// A user whose devices must not get this event (a typist does not see their own typing).
     pub skip_user: Option<UserId>,
@@ -51,6 +62,9 @@ pub struct Event {
 
 /// The node-side consumer of events: the hub. Must not block.
 pub trait EventReceiver: Send + Sync + 'static {
+    /// Route `event` to the local devices its topic names, and apply its `kind` (a join or leave
+    /// changes routing from then on). Called on the broker's thread (the publisher's, for
+    /// [`MemoryBroker`]); events of one topic from one publisher come in publish order.
     fn receive(&self, event: &Event);
 }
 
@@ -70,6 +84,7 @@ pub struct MemoryBroker {
 }
 
 impl MemoryBroker {
+    /// A broker with no receiver yet: events published before [`Broker::attach`] are dropped.
     pub fn new() -> Self {
         Self::default()
     }

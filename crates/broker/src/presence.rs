@@ -15,15 +15,21 @@ use parking_lot::Mutex;
 /// A node incarnation: leases of an older epoch of the same node are dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeEpoch {
+    /// The node's id, chosen at random when the process starts.
     pub node: u64,
+    /// When the process started (milliseconds since the Unix epoch), so that a restarted node's
+    /// old leases are told apart from its new ones.
     pub epoch: u64,
 }
 
 /// A user's online state changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
+    /// The user's tenant.
     pub tenant: TenantId,
+    /// Whose state changed.
     pub user: UserId,
+    /// The new state: `true` when their first lease appeared, `false` when their last one went.
     pub online: bool,
 }
 
@@ -32,10 +38,12 @@ pub struct Transition {
 pub trait Presence: Send + Sync + 'static {
     /// A device connected (or renewed); `true` if its user just came online.
     fn connect(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) -> bool;
-    /// Extend a device's lease.
+    /// Extend a device's lease to `ttl` from now; nothing if the device holds none (any more).
     fn renew(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration);
     /// A device disconnected; `true` if its user just went offline.
     fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool;
+    /// Whether any device of the user holds a lease. A lease past its expiry may still count
+    /// until the next [`Presence::expire`] drops it.
     fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool;
     /// Drop expired leases; returns the users who went offline because of it.
     fn expire(&self) -> Vec<Transition>;
@@ -55,6 +63,7 @@ pub struct MemoryPresence {
 }
 
 impl MemoryPresence {
+    /// An empty presence table for the node incarnation `node`; leases it grants carry it.
     pub fn new(node: NodeEpoch) -> Self {
         Self { node, leases: Mutex::new(HashMap::new()) }
     }

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 /// One entry on its way to a device: one frame, or a window's frames of one conversation
-/// concatenated (see `hub.rs`).
+/// concatenated (see `hub/windows.rs`).
 #[derive(Debug, Clone)]
 pub struct Outbound {
     /// Complete WebSocket frames, shared with every other recipient.

@@ -46,7 +46,7 @@ pub struct Limits {
     /// A typing indicator lasts this long after its last `typing: true` unless refreshed.
     pub typing_ttl_ms: u64,
     /// Fan-out window of a busy conversation: events published within it reach each device as
-    /// one write (see `hub.rs`). The first event of a quiet conversation is never delayed; 0
+    /// one write (see `hub/windows.rs`). The first event of a quiet conversation is never delayed; 0
     /// delivers every event at once.
     pub fanout_window_ms: u64,
     /// Members of a group conversation at most.

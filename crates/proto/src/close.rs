@@ -3,8 +3,13 @@
 /// A close code with its documented meaning. See `docs/protocol.md`, "Close codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CloseCode {
+    /// The status code of the close frame: 1000–1014 are the registered WebSocket codes,
+    /// 4000–4999 Chinwag's own.
     pub code: u16,
+    /// Stable snake_case name, as in the protocol's close code table and in the `name` of an
+    /// event stream's `event: close`.
     pub name: &'static str,
+    /// What a client should do after this close.
     pub reconnect: Reconnect,
 }
 

@@ -33,6 +33,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire form (`not_found`, `rate_limited`, …), the same string serde writes.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",
@@ -75,6 +76,7 @@ impl ErrorCode {
 /// `error` field of an `error` frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong: the one field clients branch on.
     pub code: ErrorCode,
     /// Human-readable detail, for logs and developers. Not API.
     pub message: String,
@@ -90,6 +92,7 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// An error with `code` and `message` and none of the optional fields.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -104,5 +107,6 @@ impl ErrorBody {
 /// The REST error envelope: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorEnvelope {
+    /// The error itself, the same shape a WebSocket `error` frame carries.
     pub error: ErrorBody,
 }

@@ -16,7 +16,9 @@ use crate::model::{Conversation, Member, Message, UserInfo};
 /// Where a device stands in one conversation: the highest `seq` it has seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
+    /// A conversation the device knows.
     pub conversation_id: ConversationId,
+    /// The highest seq the device holds there (0 for none): replay starts after it.
     pub seq: Seq,
 }
 
@@ -24,6 +26,9 @@ pub struct Position {
 /// conversation active since `since` that the device does not know yet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResumeRequest {
+    /// One entry per conversation the device knows (a repeated conversation counts once, at its
+    /// first entry), at most 10000. Those the user is no longer a member of come back in the
+    /// reply's `unavailable`.
     #[serde(default)]
     pub positions: Vec<Position>,
     /// The `cursor` of an earlier `resumed` reply. Conversations not in `positions` whose last
@@ -36,8 +41,11 @@ pub struct ResumeRequest {
 /// reply with it) and the request itself, whose `type` names the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientFrame {
+    /// The request id, a string or a number: the reply (or error) carries it back. `null` counts
+    /// as absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<RequestId>,
+    /// The command. Its `type` and fields sit beside `id` in the same JSON object.
     #[serde(flatten)]
     pub request: Request,
 }
@@ -99,8 +107,13 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
 /// Why a client frame could not be decoded; carries the request id when one was readable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeError {
+    /// The frame's `id`, for the error reply; `None` when it had none, when the frame is not a
+    /// JSON object, or when its `id` is neither a string nor a number.
     pub id: Option<RequestId>,
+    /// `malformed` (not JSON, or not an object), `unknown_type`, or `invalid` (a bad `id`,
+    /// `type` or field).
     pub code: ErrorCode,
+    /// Human-readable detail for the error reply (serde's, for a bad field).
     pub message: String,
 }
 
@@ -183,18 +196,29 @@ fn truncate(s: &str, max: usize) -> &str {
 /// Limits the server enforces on this connection, told to the client in `authed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionLimits {
+    /// Largest WebSocket message the server accepts, in bytes after reassembly; a larger one
+    /// closes the connection with `1009 message_too_big`.
     pub max_frame_bytes: usize,
+    /// Largest message `body` plus its `payload` JSON, edit body and draft, in bytes; over it is
+    /// a `too_large` error.
     pub max_body_bytes: usize,
+    /// Largest `limit` a page of history or of the conversation list may ask for; over it is a
+    /// `too_large` error.
     pub max_page_size: u32,
+    /// Sustained requests per second on this connection (bursts up to twice that); over it is a
+    /// `rate_limited` error, and repeated strikes close with `4009 rate_limited`.
     pub requests_per_second: u32,
 }
 
 /// The outcome of resuming one conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumedConversation {
+    /// A conversation that had messages to replay, or that the device did not list (then
+    /// `from_seq` is 0).
     pub conversation_id: ConversationId,
     /// Messages with `from_seq < seq <= to_seq` were sent before this reply.
     pub from_seq: Seq,
+    /// The highest seq replayed (`from_seq` when nothing was); `last_seq` when `complete`.
     pub to_seq: Seq,
     /// The conversation's newest seq when the replay was read.
     pub last_seq: Seq,
@@ -205,16 +229,25 @@ pub struct ResumedConversation {
 /// A user's draft in a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DraftState {
+    /// Goes up by one with every save, and when sending clears the draft; 0 when there has never
+    /// been one. The next save must be based on it.
     pub version: u64,
+    /// The draft text; empty when there is none or sending cleared it.
     pub body: String,
+    /// When it was last saved or cleared, by the server's clock; 0 when there has never been a
+    /// draft.
     pub updated_at: Millis,
 }
 
 /// Whether a user is online, and when they last were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserPresence {
+    /// The user this is about.
     pub user_id: UserId,
+    /// True while any device of the user holds a live presence lease (renewed by heartbeats).
     pub online: bool,
+    /// When the user last went offline; absent when that was never recorded, and in the
+    /// `presence` event announcing that they came online.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Millis>,
 }
@@ -225,49 +258,68 @@ pub struct UserPresence {
 pub enum ServerFrame {
     /// Reply to `auth`.
     Authed {
+        /// The `auth` frame's id; absent when it had none, and when the session cookie
+        /// authenticated the upgrade or the connection is an event stream.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// Who the token (or cookie) names.
         user: UserInfo,
+        /// This connection's id on its node (a decimal number as a string), for logs and
+        /// support; unique only within one run of one node.
         connection_id: String,
+        /// The server's [`crate::PROTOCOL_VERSION`].
         protocol: u32,
         /// Interval of the server's protocol pings.
         heartbeat_ms: u64,
         /// The token's expiry; refresh with another `auth` frame before it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<Millis>,
+        /// What this connection must keep to.
         limits: ConnectionLimits,
     },
     /// Reply to `send`: the stored message. `duplicate` is true when the `client_msg_id` had
     /// already been stored and this is the original message (G2).
     Ack {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The stored message with its `seq`; the original one when `duplicate`.
         message: Message,
+        /// True when the `client_msg_id` had been stored before: nothing new was written.
         duplicate: bool,
     },
     /// Reply to `edit`, `delete` and `react`: the message's new state, and the lifecycle event
     /// that records the change (absent when nothing changed, e.g. a reaction already there).
     Amended {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The changed message in its state after the change.
         target: Message,
+        /// The stored lifecycle event (kind `edit`, `delete` or `reaction`, with its own `seq`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<Message>,
+        /// True when this `client_msg_id` had been used before: a retry, nothing new stored.
         duplicate: bool,
     },
     /// Reply to `history`, messages in ascending `seq`.
     History {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The request's conversation, echoed.
         conversation_id: ConversationId,
+        /// At most `limit` messages, each in its current state, lifecycle events included.
         messages: Vec<Message>,
         /// More messages exist beyond this page in the direction asked.
         has_more: bool,
     },
     /// Reply to `resume` (or to `auth` with `resume`), sent after all replayed messages.
     Resumed {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// One entry per replayed conversation; those already up to date are left out.
         conversations: Vec<ResumedConversation>,
         /// Conversations in `positions` that the user is not (or no longer) a member of.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -275,63 +327,128 @@ pub enum ServerFrame {
         /// Pass as `since` next time.
         cursor: Millis,
     },
-    /// Generic success reply (to `read`).
+    /// Generic success reply (to `read`, `received` and `typing`).
     Ok {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
     /// Reply to `draft`: the saved draft (a stale `version` gets a `conflict` error whose
     /// `current` is the current draft instead).
     DraftSaved {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The request's conversation, echoed.
         conversation_id: ConversationId,
+        /// The draft as saved, with its new `version`.
         draft: DraftState,
     },
     /// Reply to `presence`.
     PresenceState {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// Each user asked about whom the caller may see (themselves and co-members); anyone
+        /// else is left out, as if unknown.
         users: Vec<UserPresence>,
     },
     /// Reply to `ping`.
     Pong {
+        /// The `id` of the request answered; absent when it had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The ping's `ts`, echoed: the round trip is now minus `ts` on the client's clock.
+        /// Absent when the ping had none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ts: Option<Millis>,
+        /// The server's clock when it answered.
         server_ts: Millis,
     },
     /// Error reply (with the request `id` when the request had one and it was readable).
     Error {
+        /// The failed request's id; always sent, `null` when the frame had none or it could not
+        /// be read.
         #[serde(default)]
         id: Option<RequestId>,
+        /// What went wrong.
         error: ErrorBody,
     },
     /// Event: a message in one of the user's conversations (live or replayed).
-    Message { message: Message },
+    Message {
+        /// The message or lifecycle event as stored.
+        message: Message,
+    },
     /// Event: a conversation the user is in was created, joined, or changed its members.
-    Conversation { conversation: Conversation },
+    Conversation {
+        /// The conversation as this user sees it (their `read_seq` and `unread`).
+        conversation: Conversation,
+    },
     /// Event: someone joined a conversation the user is in (the joiner gets `conversation`).
-    MemberAdded { conversation_id: ConversationId, member: Member },
+    MemberAdded {
+        /// The conversation joined.
+        conversation_id: ConversationId,
+        /// The new member, with their role and `joined_at`.
+        member: Member,
+    },
     /// Event: a member's role changed.
-    MemberUpdated { conversation_id: ConversationId, member: Member },
+    MemberUpdated {
+        /// Where the role changed.
+        conversation_id: ConversationId,
+        /// The member with their new role.
+        member: Member,
+    },
     /// Event: a member left or was removed (sent to the remaining members and to the removed user).
-    MemberRemoved { conversation_id: ConversationId, user_id: UserId },
+    MemberRemoved {
+        /// The conversation left; the removed user hears nothing more of it.
+        conversation_id: ConversationId,
+        /// Who left or was removed.
+        user_id: UserId,
+    },
     /// Event: the user's read position moved (sent to all of that user's devices).
-    ReadUpdated { conversation_id: ConversationId, read_seq: Seq, unread: u64 },
+    ReadUpdated {
+        /// Where the read position moved.
+        conversation_id: ConversationId,
+        /// The user's read position now.
+        read_seq: Seq,
+        /// The user's unread count now (`last_seq - read_seq`); replaces the client's count.
+        unread: u64,
+    },
     /// Event: a member's delivery or read position moved (sent to every member's devices, and
     /// by resume for every member of a resumed conversation).
-    Receipt { conversation_id: ConversationId, user_id: UserId, delivered_seq: Seq, read_seq: Seq },
+    Receipt {
+        /// Where the positions moved (or, sent by resume, where they are current).
+        conversation_id: ConversationId,
+        /// The member whose positions these are.
+        user_id: UserId,
+        /// Some device of the member has every message up to here.
+        delivered_seq: Seq,
+        /// The member has read every message up to here.
+        read_seq: Seq,
+    },
     /// Event: a member started or stopped typing (never sent to the typist's own devices).
-    Typing { conversation_id: ConversationId, user_id: UserId, typing: bool },
+    Typing {
+        /// Where they are typing.
+        conversation_id: ConversationId,
+        /// The typist; never the receiving user, whose own devices are not told.
+        user_id: UserId,
+        /// True when they started; false when they stopped or their indicator lapsed after
+        /// `typing_ttl_ms`.
+        typing: bool,
+    },
     /// Event: a user who shares a conversation with you came online or went offline.
     Presence(UserPresence),
     /// Event: the user's draft changed on another device, or was cleared by sending.
-    Draft { conversation_id: ConversationId, draft: DraftState },
+    Draft {
+        /// Where the draft changed.
+        conversation_id: ConversationId,
+        /// The current draft (empty, with a new version, when sending cleared it).
+        draft: DraftState,
+    },
 }
 
 impl ServerFrame {
+    /// An `error` reply to request `id` (`None` for a frame without one).
     pub fn error(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error { id, error: ErrorBody::new(code, message) }
     }

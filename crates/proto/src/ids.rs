@@ -13,9 +13,12 @@ macro_rules! string_id {
         pub struct $name(pub String);
 
         impl $name {
+            /// Wraps a string as this kind of id; nothing is checked (the server validates ids
+            /// where they come in).
             pub fn new(s: impl Into<String>) -> Self {
                 Self(s.into())
             }
+            /// The id as it appears on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -14,6 +14,8 @@
 //!
 //! This crate knows nothing of tokio, axum or storage, so the server and the Rust client share it.
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod close;
 pub mod commands;

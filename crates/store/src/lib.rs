@@ -12,6 +12,8 @@
 //!
 //! Every method takes the tenant, and no query reaches across tenants (G6).
 
+#![warn(missing_docs)]
+
 use async_trait::async_trait;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, Millis, Seq, TenantId, UserId};
 use chinwag_proto::model::{ConversationKind, Member, Message, Role};
@@ -40,38 +42,58 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// What every [`Store`] method returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A built-in account (username + password hash).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
+    /// The tenant it belongs to; usernames and user ids are unique only within it.
     pub tenant: TenantId,
+    /// The user it logs in as; one account per user id in a tenant.
     pub user_id: UserId,
+    /// The login name, unique in the tenant and compared exactly.
     pub username: String,
+    /// The password's hash (argon2id, PHC string); the store keeps it as opaque text.
     pub password_hash: String,
+    /// Display name put in the account's tokens; `None` when none was given.
     pub name: Option<String>,
 }
 
 /// A conversation row with its members, independent of who is looking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRecord {
+    /// The id the creator chose ([`NewConversation::id`]).
     pub id: ConversationId,
+    /// The tenant it lives in; nothing outside it can see or change it.
     pub tenant: TenantId,
+    /// Direct or group; fixed at creation.
     pub kind: ConversationKind,
+    /// The app object it is about ("item:42"), stored as given.
     pub subject: Option<String>,
+    /// Display title, stored as given.
     pub title: Option<String>,
+    /// The user who created it.
     pub created_by: UserId,
+    /// When it was created; also its first `last_activity`.
     pub created_at: Millis,
+    /// Seq of the newest message (lifecycle events included); 0 when there is none.
     pub last_seq: Seq,
+    /// The latest `created_at` of its messages, or its own creation time: the list's sort key.
+    /// Never moves backwards, even for a message stamped by a slower clock.
     pub last_activity: Millis,
+    /// Every current member with role and watermarks, in no particular order.
     pub members: Vec<Member>,
 }
 
 /// A conversation as one member sees it in their list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationView {
+    /// The conversation itself, as [`Store::conversation`] returns it.
     pub record: ConversationRecord,
+    /// The message at `last_seq`; `None` when there is none yet.
     pub last_message: Option<Message>,
+    /// The viewing member's read position (their unread count is `last_seq - read_seq`).
     pub read_seq: Seq,
 }
 
@@ -79,14 +101,27 @@ pub struct ConversationView {
 /// subject unique: creating the same one again returns the existing row.
 #[derive(Debug, Clone)]
 pub struct NewConversation {
+    /// Chosen by the caller (a fresh ULID); unused when an existing direct conversation is
+    /// returned instead.
     pub id: ConversationId,
+    /// The tenant to create it in.
     pub tenant: TenantId,
+    /// Direct or group; the store does not check the member count of either.
     pub kind: ConversationKind,
+    /// The app object it is about, stored as given.
     pub subject: Option<String>,
+    /// Display title, stored as given.
     pub title: Option<String>,
+    /// The creating user; recorded only, not made a member (list them in `members`).
     pub created_by: UserId,
+    /// Creation time: also the `joined_at` of every initial member and the first
+    /// `last_activity`.
     pub created_at: Millis,
+    /// Every initial member with their role, the creator included; a user listed twice is one
+    /// member with the first role given.
     pub members: Vec<(UserId, Role)>,
+    /// For direct conversations: the key unique in the tenant (the server derives it from the
+    /// sorted pair and the subject); `None` for groups, which are never deduplicated.
     pub direct_key: Option<String>,
 }
 
@@ -94,14 +129,23 @@ pub struct NewConversation {
 /// is assigned by the store inside the transaction that stores the message (G3).
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// The tenant of the conversation; any other tenant's conversation is `NotFound`.
     pub tenant: TenantId,
+    /// Where to append; `NotFound` if it does not exist in the tenant.
     pub conversation_id: ConversationId,
+    /// Unused when the send turns out to be a retry: the original keeps its id.
     pub id: chinwag_proto::ids::MessageId,
+    /// The sending user. The store does not check membership: the caller has.
     pub sender: UserId,
+    /// With `conversation_id` and `sender`, the idempotency key (G2).
     pub client_msg_id: ClientMsgId,
+    /// Stored as given; the caller has validated it and refused reserved kinds.
     pub kind: String,
+    /// Stored and returned exactly; may be empty.
     pub body: String,
+    /// App-defined JSON, stored and returned exactly.
     pub payload: Option<serde_json::Value>,
+    /// Moves the conversation's `last_activity` forward (never back).
     pub created_at: Millis,
     /// The seq of the message this one answers; must exist in the conversation.
     pub reply_to: Option<Seq>,
@@ -110,23 +154,44 @@ pub struct NewMessage {
 /// A change to a stored message: edit, delete for everyone, or a reaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    Edit { body: String },
+    /// Replace the body and set `edited_at`; only the sender may.
+    Edit {
+        /// The new text.
+        body: String,
+    },
+    /// Delete for everyone: body, payload and reactions go, `deleted` stays. The sender may, and
+    /// so may a moderator.
     Delete,
-    React { emoji: String, add: bool },
+    /// Add or remove the actor's reaction; any member may.
+    React {
+        /// The reaction (usually one emoji); each user has at most one per emoji.
+        emoji: String,
+        /// `true` adds, `false` removes. Already so: nothing is stored, and `event` is `None`.
+        add: bool,
+    },
 }
 
 /// What `amend` needs. The change is stored as a lifecycle event with its own `seq` (so resume
 /// replays it), and the target row is updated in place (so history shows current state).
 #[derive(Debug, Clone)]
 pub struct Amend {
+    /// The tenant of the conversation; any other tenant's conversation is `NotFound`.
     pub tenant: TenantId,
+    /// Where the target message is.
     pub conversation_id: ConversationId,
+    /// Who makes the change, and the sender of the event. The store does not check
+    /// membership: the caller has.
     pub actor: UserId,
+    /// The seq of the message to change; `NotFound` if there is none.
     pub target: Seq,
+    /// What to do to it.
     pub change: Change,
     /// Id and idempotency key of the event.
     pub id: chinwag_proto::ids::MessageId,
+    /// With `conversation_id` and `actor`, the idempotency key of the event (G2); reusing it for
+    /// another target is a `Conflict`.
     pub client_msg_id: ClientMsgId,
+    /// The event's time, and the target's `edited_at` for an edit.
     pub created_at: Millis,
     /// The actor may delete other members' messages (an admin or owner).
     pub moderator: bool,
@@ -146,6 +211,7 @@ pub struct Amended {
 /// The result of an append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
+    /// The message as stored, with its `seq`.
     pub message: Message,
     /// True when `(conversation, sender, client_msg_id)` was already stored: `message` is the
     /// original, nothing new was written, and nothing is handed to the commit sink (G2).
@@ -166,8 +232,11 @@ pub enum Receipt {
 /// One member's positions in a conversation after a receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watermarks {
+    /// Some device of the member has every message up to here; never below `read_seq`.
     pub delivered_seq: Seq,
+    /// The member has read every message up to here.
     pub read_seq: Seq,
+    /// Seq of the conversation's newest message, the bound of both positions.
     pub last_seq: Seq,
     /// Whether the receipt moved anything (if not, there is nothing to tell anyone).
     pub changed: bool,
@@ -179,13 +248,16 @@ pub struct Watermarks {
 pub struct Draft {
     /// 0 when there has never been a draft.
     pub version: u64,
+    /// The draft text (empty after a send cleared it).
     pub body: String,
+    /// When it was last saved or cleared; 0 when there has never been a draft.
     pub updated_at: Millis,
 }
 
 /// The outcome of saving a draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DraftSave {
+    /// Stored as the next version; here it is.
     Saved(Draft),
     /// The draft had moved past the version the edit was based on; here is the current one.
     Conflict(Draft),
@@ -205,6 +277,7 @@ pub enum HistoryRange {
 /// A page of history, always in ascending `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryPage {
+    /// At most `limit` messages, contiguous in `seq`, each in its current state.
     pub messages: Vec<Message>,
     /// More messages exist beyond the page in the direction asked.
     pub has_more: bool,
@@ -213,7 +286,9 @@ pub struct HistoryPage {
 /// Position in the conversation list: pages go from most to least recent activity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListCursor {
+    /// The `last_activity` of the last conversation of the previous page.
     pub last_activity: Millis,
+    /// Its id, which orders conversations with the same `last_activity`.
     pub conversation_id: ConversationId,
 }
 
@@ -222,6 +297,9 @@ pub struct ListCursor {
 /// Called on the store's writer thread (SQLite) or the committing task: it must not block. The
 /// server's sink encodes each message once and publishes it to the broker.
 pub trait CommitSink: Send + Sync + 'static {
+    /// `messages` of `tenant` were just committed, in commit order (so in `seq` order within
+    /// each conversation). Every new message and lifecycle event comes here once; duplicates
+    /// and failed writes never do.
     fn committed(&self, tenant: &TenantId, messages: &[Message]);
 }
 
@@ -233,13 +311,16 @@ impl CommitSink for NoSink {
     fn committed(&self, _: &TenantId, _: &[Message]) {}
 }
 
-/// The storage contract. Implementations must pass [`conformance`] (feature `conformance`).
+/// The storage contract. Implementations must pass the `conformance` suite (feature `conformance`).
 ///
 /// Durability: a method that writes returns `Ok` only after its transaction is committed durably.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Create a built-in account. `Conflict` when the username is taken in the tenant.
+    /// Create a built-in account. `Conflict` when the username is taken in the tenant, or the
+    /// user id already has an account there; of racing creates of one username, exactly one
+    /// wins.
     async fn create_account(&self, account: Account) -> StoreResult<()>;
+    /// The account with exactly this username in the tenant; `None` when there is none.
     async fn account_by_username(
         &self,
         tenant: &TenantId,
@@ -252,12 +333,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         new: NewConversation,
     ) -> StoreResult<(ConversationRecord, bool)>;
+    /// A conversation with all its members, whoever asks (the caller checks membership);
+    /// `None` when it does not exist in the tenant.
     async fn conversation(
         &self,
         tenant: &TenantId,
         id: &ConversationId,
     ) -> StoreResult<Option<ConversationRecord>>;
-    /// The conversations `user` is a member of, most recent activity first, after `cursor`.
+    /// The conversations `user` is a member of, at most `limit` (0 gives none), ordered by
+    /// `(last_activity, id)` descending and starting strictly after `cursor`, so that paging
+    /// with the last row of each page covers the list exactly once. Empty for a user in none.
     async fn list_conversations(
         &self,
         tenant: &TenantId,
@@ -265,14 +350,16 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<ListCursor>,
         limit: u32,
     ) -> StoreResult<Vec<ConversationView>>;
-    /// One conversation as `user` sees it, if they are a member.
+    /// One conversation as `user` sees it; `None` when they are not a member or it does not
+    /// exist in the tenant.
     async fn conversation_view(
         &self,
         tenant: &TenantId,
         user: &UserId,
         id: &ConversationId,
     ) -> StoreResult<Option<ConversationView>>;
-    /// Ids of every conversation `user` is a member of, with their `last_seq` and `last_activity`.
+    /// Ids of every conversation `user` is a member of, with their `last_seq` and `last_activity`,
+    /// in no promised order. Resume plans from it.
     async fn memberships(
         &self,
         tenant: &TenantId,
@@ -289,7 +376,8 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         at: Millis,
     ) -> StoreResult<bool>;
-    /// Remove a member (`false` if not one).
+    /// Remove a member (`false` if not one, or if the conversation does not exist in the
+    /// tenant). Role and watermarks go with the membership: a later add starts afresh.
     async fn remove_member(
         &self,
         tenant: &TenantId,
@@ -307,14 +395,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store a message: idempotency check, `seq = last_seq + 1`, insert, summary update, and the
     /// sender's read position moved to the new seq (own messages are never unread), in one
-    /// transaction. `NotFound` if the conversation does not exist in the tenant.
+    /// transaction. A retry (same conversation, sender and `client_msg_id`) returns the original
+    /// with `duplicate` set and writes nothing (G2). A new message reaches the commit sink
+    /// before this returns. `NotFound` if the conversation does not exist in the tenant, or if
+    /// `reply_to` names no existing message.
     async fn append(&self, message: NewMessage) -> StoreResult<Appended>;
     /// Edit, delete or react to the message at `amend.target`, storing the change as an event
     /// message in the same transaction (idempotent on the event's `client_msg_id`).
     /// `NotFound` if the conversation or target does not exist, `Forbidden` if the actor may not
-    /// change it, `Conflict` if it was deleted or is itself an event.
+    /// change it, `Conflict` if it was deleted or is itself an event. A retry returns the stored
+    /// event with `duplicate` set; a new event reaches the commit sink before this returns.
     async fn amend(&self, amend: Amend) -> StoreResult<Amended>;
-    /// A page of history of at most `limit` messages.
+    /// A page of history of at most `limit` messages (0 gives an empty page whose `has_more`
+    /// still tells). Bounds past either end are harmless. `NotFound` if the conversation does not
+    /// exist in the tenant; membership is the caller's to check.
     async fn history(
         &self,
         tenant: &TenantId,
@@ -367,7 +461,7 @@ pub trait Store: Send + Sync + 'static {
         at: Millis,
     ) -> StoreResult<DraftSave>;
 
-    /// Remember when a user was last online.
+    /// Remember when a user was last online; an earlier `at` than the one stored is ignored.
     async fn set_last_seen(&self, tenant: &TenantId, user: &UserId, at: Millis) -> StoreResult<()>;
     /// When each of `users` was last online (users never seen are left out).
     async fn last_seen(
@@ -375,7 +469,8 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         users: &[UserId],
     ) -> StoreResult<Vec<(UserId, Millis)>>;
-    /// Every other user who shares at least one conversation with `user`.
+    /// Every other user who shares at least one conversation with `user`, each once, in
+    /// ascending id order.
     async fn co_members(&self, tenant: &TenantId, user: &UserId) -> StoreResult<Vec<UserId>>;
 
     /// Is the store reachable and writable? For `/readyz`.

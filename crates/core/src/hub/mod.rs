@@ -8,7 +8,7 @@
 //!   it pushes.
 //!
 //! A conversation event goes to every local device of every member; a user event to every device
-//! of that user. Pushing never waits (see `device.rs` for the overflow rule).
+//! of that user. Pushing never waits (see `device_queue.rs` for the overflow rule).
 //!
 //! Busy conversations are delivered in fan-out windows (`windows.rs`): one write per device per
 //! window instead of one per event.
@@ -61,7 +61,7 @@ pub struct Hub {
     windows: Box<[Mutex<HashMap<ConvKey, Window>>]>,
     /// Zero: no windows, every event is delivered at once.
     window: Duration,
-    /// A window's buffer is sealed at this size (see the module docs).
+    /// A window's buffer is sealed at this size (see `windows.rs`).
     seal_bytes: usize,
     /// Where window tasks run; events arrive on the store's writer thread too, outside tokio.
     runtime: Option<Handle>,

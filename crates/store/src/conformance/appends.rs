@@ -130,7 +130,10 @@ pub(super) async fn concurrent_retries_store_once(store: Arc<dyn Store>, sink: A
     assert_eq!(sink.seqs(&id), seqs, "the sink saw each stored message once, in seq order");
 }
 
-pub(super) async fn concurrent_senders_get_gapless_seqs(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn concurrent_senders_get_gapless_seqs(
+    store: Arc<dyn Store>,
+    sink: Arc<RecordingSink>,
+) {
     const SENDERS: u64 = 20;
     const EACH: u64 = 25;
     let acme = tenant("acme");
@@ -165,7 +168,10 @@ pub(super) async fn concurrent_senders_get_gapless_seqs(store: Arc<dyn Store>, s
     assert_eq!(record.last_seq, SENDERS * EACH);
 }
 
-pub(super) async fn sink_order_across_conversations(store: Arc<dyn Store>, sink: Arc<RecordingSink>) {
+pub(super) async fn sink_order_across_conversations(
+    store: Arc<dyn Store>,
+    sink: Arc<RecordingSink>,
+) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let ann = user("ann");
     let mut conversations = Vec::new();

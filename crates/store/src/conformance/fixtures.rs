@@ -54,7 +54,12 @@ pub(super) fn ulid() -> String {
 }
 
 /// A group owned by `owner` with `others` as plain members.
-pub(super) fn group(tenant: &TenantId, owner: &UserId, others: &[&UserId], at: Millis) -> NewConversation {
+pub(super) fn group(
+    tenant: &TenantId,
+    owner: &UserId,
+    others: &[&UserId],
+    at: Millis,
+) -> NewConversation {
     let mut members = vec![(owner.clone(), Role::Owner)];
     members.extend(others.iter().map(|u| ((*u).clone(), Role::Member)));
     NewConversation {
@@ -71,7 +76,13 @@ pub(super) fn group(tenant: &TenantId, owner: &UserId, others: &[&UserId], at: M
 }
 
 /// A direct conversation between `a` and `b` under `key`.
-pub(super) fn direct(tenant: &TenantId, a: &UserId, b: &UserId, key: &str, at: Millis) -> NewConversation {
+pub(super) fn direct(
+    tenant: &TenantId,
+    a: &UserId,
+    b: &UserId,
+    key: &str,
+    at: Millis,
+) -> NewConversation {
     NewConversation {
         id: ConversationId::new(ulid()),
         tenant: tenant.clone(),

@@ -28,7 +28,10 @@ fn amend(
     }
 }
 
-pub(super) async fn replies_point_at_existing_messages(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn replies_point_at_existing_messages(
+    store: Arc<dyn Store>,
+    _: Arc<RecordingSink>,
+) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;

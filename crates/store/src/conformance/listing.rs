@@ -8,7 +8,10 @@ use chinwag_proto::ids::{ConversationId, Millis, Seq, TenantId, UserId};
 use super::fixtures::{RecordingSink, T0, append_n, create, group, normalized, tenant, text, user};
 use crate::{ConversationView, ListCursor, Store, StoreError};
 
-pub(super) async fn mark_read_is_forward_only_and_clamped(store: Arc<dyn Store>, _: Arc<RecordingSink>) {
+pub(super) async fn mark_read_is_forward_only_and_clamped(
+    store: Arc<dyn Store>,
+    _: Arc<RecordingSink>,
+) {
     let acme = tenant("acme");
     let (ann, ben) = (user("ann"), user("ben"));
     let id = create(&store, group(&acme, &ann, &[&ben], T0)).await.id;
