@@ -1,8 +1,6 @@
 //! The conformance suite against SQLite, plus what only a file-backed store has: durability
 //! across reopen, migrations, the WAL's bound, and shutdown.
 
-#![cfg(feature = "conformance")]
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
