@@ -22,6 +22,13 @@ pub struct NodeEpoch {
     pub epoch: u64,
 }
 
+impl NodeEpoch {
+    /// The node id as it is shown (readiness, metrics, logs): 16 hex digits.
+    pub fn node_id(&self) -> String {
+        format!("{:016x}", self.node)
+    }
+}
+
 /// A user's online state changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {

@@ -39,7 +39,11 @@ pub struct Backends {
 
 /// Open the store and wire a node from the configuration.
 pub fn build(config: &Config) -> anyhow::Result<Backends> {
-    let metrics = Arc::new(Metrics::new());
+    // This process is one node; its epoch is its start time, so leases of an earlier run of the
+    // same node can be told apart (and dropped) by a shared presence backend.
+    let epoch =
+        NodeEpoch { node: rand::random(), epoch: chinwag_proto::clock::now_millis() as u64 };
+    let metrics = Arc::new(Metrics::with_node(&epoch));
     let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
     let sink = Arc::new(CommitPublisher::new(broker.clone(), metrics.clone()));
     let options = SqliteOptions {
@@ -60,12 +64,9 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
         ..config.auth.clone()
     })
     .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    // This process is one node; its epoch is its start time, so leases of an earlier run of the
-    // same node can be told apart (and dropped) by a shared presence backend.
-    let epoch =
-        NodeEpoch { node: rand::random(), epoch: chinwag_proto::clock::now_millis() as u64 };
     let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
-    let node = Node::new(store.clone(), broker, presence, auth, config.limits.clone(), metrics);
+    let node =
+        Node::new(epoch, store.clone(), broker, presence, auth, config.limits.clone(), metrics);
     Ok(Backends { node, store })
 }
 

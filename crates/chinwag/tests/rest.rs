@@ -722,7 +722,13 @@ async fn health_readiness_and_metrics_that_move() {
     let r = server.call(Method::GET, "/healthz", Auth::None, None).await;
     assert_eq!((r.status, &r.body), (200, &json!("ok")));
     let r = server.call(Method::GET, "/readyz", Auth::None, None).await;
-    assert_eq!((r.status, &r.body), (200, &json!("ready")));
+    let identity = &server.node.identity;
+    let node = format!("{:016x}", identity.node);
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"status": "ready", "node": node, "epoch": identity.epoch})),
+        "readiness names the node that answered"
+    );
 
     let scrape = || async {
         let r = server.http.get(server.url("/metrics")).send().await.unwrap();
@@ -748,6 +754,8 @@ async fn health_readiness_and_metrics_that_move() {
     }
     assert_eq!(metric(&before, "chinwag_messages_stored_total"), 0.0);
     assert_eq!(metric(&before, "chinwag_connections"), 0.0);
+    let info = format!("chinwag_node_info{{node=\"{node}\",epoch=\"{}\"}} 1", identity.epoch);
+    assert!(before.lines().any(|l| l == info), "`{info}` is exported:\n{before}");
 
     let conv = server.group("alice", &["bob"]).await;
     let mut bob = server.connect("bob").await;

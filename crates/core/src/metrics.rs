@@ -1,9 +1,11 @@
 //! Prometheus metrics, registered once and shared through `Arc<Metrics>` (no globals).
 
+use chinwag_broker::presence::NodeEpoch;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 pub struct Metrics {
@@ -71,6 +73,18 @@ impl Metrics {
         );
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
         Self { registry, ..m }
+    }
+
+    /// Metrics of the node `node`: as [`Metrics::new`], plus `chinwag_node_info` with the node's
+    /// id and epoch as labels, so that scrapes of several nodes (and restarts) can be told apart.
+    pub fn with_node(node: &NodeEpoch) -> Self {
+        let mut m = Self::new();
+        let info = Info::new(vec![
+            ("node".to_owned(), node.node_id()),
+            ("epoch".to_owned(), node.epoch.to_string()),
+        ]);
+        m.registry.register("node", "This node's id and epoch (its start time)", info);
+        m
     }
 
     /// The Prometheus text exposition.

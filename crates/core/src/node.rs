@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chinwag_broker::Broker;
-use chinwag_broker::presence::Presence;
+use chinwag_broker::presence::{NodeEpoch, Presence};
 use chinwag_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,6 +18,9 @@ use crate::services::Services;
 #[derive(Debug, Clone)]
 pub struct Node {
     pub services: Arc<Services>,
+    /// Which node this is: its random id and its epoch (start time), the same that its presence
+    /// leases carry. Shown by `/readyz` and the `chinwag_node_info` metric.
+    pub identity: NodeEpoch,
     /// Cancelled when the node starts draining: sessions close with `service_restart`.
     pub shutdown: CancellationToken,
     /// Every session task, so that shutdown can wait for them to finish their close handshakes.
@@ -31,6 +34,7 @@ impl Node {
     /// Must be called inside a tokio runtime: it starts the sweeper that expires typing
     /// indicators and presence leases.
     pub fn new(
+        identity: NodeEpoch,
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
         presence: Arc<dyn Presence>,
@@ -49,6 +53,7 @@ impl Node {
         let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
         let node = Self {
             services: Arc::new(services),
+            identity,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };

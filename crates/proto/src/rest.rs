@@ -426,3 +426,15 @@ pub struct IssueTokenRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
 }
+
+/// `GET /readyz` when the node can serve: which node answered, so that behind a load balancer
+/// the answer names the process (and a restarted one shows a new `epoch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// Always `ready` (a node that cannot serve answers `503 unavailable` instead).
+    pub status: String,
+    /// This node's id: 16 hex digits, chosen at random when the process starts.
+    pub node: String,
+    /// When this node process started (milliseconds since the Unix epoch).
+    pub epoch: u64,
+}

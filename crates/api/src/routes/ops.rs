@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use chinwag_proto::rest::Readiness;
+
+use crate::error::{ApiError, Json};
 use crate::state::AppState;
 
 /// The process is up.
@@ -12,13 +14,14 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The node can serve: not draining, and the store answers.
-pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+/// The node can serve: not draining, and the store answers. The body names the node.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     if state.node.shutdown.is_cancelled() {
         return Err(ApiError::new(chinwag_proto::error::ErrorCode::Unavailable, "draining"));
     }
     state.node.services.check_store().await?;
-    Ok("ready")
+    let identity = &state.node.identity;
+    Ok(Json(Readiness { status: "ready".into(), node: identity.node_id(), epoch: identity.epoch }))
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
