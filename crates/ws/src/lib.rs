@@ -1,9 +1,11 @@
-//! Chinwag's lean server-side WebSocket (RFC 6455) and its axum upgrade.
+//! Chinwag's lean server-side WebSocket (RFC 6455) and, with the `axum` feature, its axum upgrade.
 //!
 //! # Layout
 //!
-//! - [`upgrade`]: the axum extractor that checks an upgrade request and answers `101`; it hands
-//!   hyper's raw upgraded connection to a [`WebSocket`] in the connection's one task.
+//! - `upgrade` (feature `axum`): the axum extractor that checks an upgrade request and answers
+//!   `101`; it hands hyper's raw upgraded connection to a [`WebSocket`] in the connection's one
+//!   task. Without the feature the crate needs no HTTP stack: the node drives sockets that the
+//!   HTTP edge upgraded.
 //! - `handshake`: [`accept_key`], the key proof of the handshake.
 //! - [`WebSocket`] (`socket.rs`): one connection. `recv` reads into the thread's scratch buffer
 //!   (`scratch.rs`) and feeds the bytes to the decoder; sends write pre-encoded frames with one
@@ -32,8 +34,7 @@
 //!   and the queue is freed once drained. Pongs waiting there are capped at 16, after which
 //!   `recv` stops reading until they are written.
 //! - **No task or channel** in this crate besides the one task per connection that
-//!   [`WebSocketUpgrade::on_upgrade`](upgrade::WebSocketUpgrade::on_upgrade) spawns to run the
-//!   handler.
+//!   `WebSocketUpgrade::on_upgrade` spawns to run the handler.
 //!
 //! # Protocol
 //!
@@ -94,6 +95,7 @@ mod scratch;
 mod socket;
 #[cfg(test)]
 mod test_frames;
+#[cfg(feature = "axum")]
 pub mod upgrade;
 mod utf8;
 
@@ -109,6 +111,7 @@ pub use frame::{
 };
 pub use handshake::accept_key;
 pub use socket::WebSocket;
+#[cfg(feature = "axum")]
 pub use upgrade::{UpgradeRejection, WebSocketUpgrade};
 
 /// A message received from the peer.

@@ -315,7 +315,7 @@ impl<S> WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
-    /// Wraps an upgraded stream. The handshake must already be done (see [`crate::upgrade`]).
+    /// Wraps an upgraded stream. The handshake must already be done (see `upgrade`, feature `axum`).
     pub fn new(io: S, config: Config) -> Self {
         Self {
             io,
