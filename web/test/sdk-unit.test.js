@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   backoffDelay, CircuitBreaker, LatencyMeter, HistoryCache, retryAfterFromReason,
-  ChinwagError, MemoryStorage, ChinwagClient,
+  ChinwagError, MemoryStorage, ChinwagClient, EventStreamSocket,
 } from '../sdk/chinwag.js';
 import { FakeSocket, fakeLink, tick, authenticate } from './fake-link.js';
 
@@ -262,4 +262,38 @@ test('resumed says recovered when the replay was whole, resynced when state had 
   assert.equal(client.positions.get('far'), 50_000, 'and the device starts again from the newest');
   assert.equal(client.positions.has('gone'), false);
   assert.deepEqual(signals[1].unavailable, ['gone']);
+});
+
+test('over server-sent events, requests go up one at a time, in the order they were sent', async () => {
+  /** @type {string[]} */
+  const started = [];
+  /** @type {(() => void)[]} */
+  const release = [];
+  /** @type {typeof fetch} */
+  const fakeFetch = async (url, init) => {
+    // The event stream itself never opens here: only the requests matter.
+    if (String(url).includes('/v1/events')) return new Promise(() => {});
+    started.push(JSON.parse(String(init?.body)).client_msg_id);
+    await new Promise((resolve) => release.push(() => resolve(undefined)));
+    const seq = started.length;
+    return new Response(JSON.stringify({ message: { seq }, duplicate: false }),
+      { status: 201, headers: { 'content-type': 'application/json' } });
+  };
+  const socket = new EventStreamSocket({ url: 'http://127.0.0.1:9', token: 't', resume: { positions: [] }, fetch: fakeFetch });
+  /** @type {any[]} */
+  const replies = [];
+  socket.onmessage = (ev) => replies.push(JSON.parse(ev.data));
+  for (const [id, key] of [[1, 'first'], [2, 'second'], [3, 'third']]) {
+    socket.send(JSON.stringify({ type: 'send', id, conversation_id: 'c', client_msg_id: key, body: key }));
+  }
+  for (let i = 0; i < 20; i++) await tick();
+  assert.deepEqual(started, ['first'], 'the second send waits for the first to be answered');
+  for (let n = 1; n <= 3; n++) {
+    release[n - 1]();
+    for (let i = 0; i < 400 && (started.length < Math.min(n + 1, 3) || replies.length < n); i++) await tick();
+    assert.equal(replies.length, n, `reply ${n} arrived`);
+  }
+  assert.deepEqual(started, ['first', 'second', 'third'], 'requests went up in send order');
+  assert.deepEqual(replies.map((r) => [r.type, r.id, r.message.seq]), [['ack', 1, 1], ['ack', 2, 2], ['ack', 3, 3]]);
+  socket.close();
 });

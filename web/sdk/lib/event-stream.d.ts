@@ -39,13 +39,20 @@ export class EventStreamSocket {
     onerror: (() => void) | null;
     abort: AbortController;
     closed: boolean;
+    /**
+     * The requests sent so far, in order: each goes up once the one before it was answered, as
+     * the server handles a WebSocket's requests one at a time. Without it two queued sends
+     * would race as two HTTP requests and could be stored out of their queue order.
+     * @type {Promise<void>}
+     */
+    requests: Promise<void>;
     /** @returns {Record<string, string>} */
     headers(): Record<string, string>;
     run(): Promise<void>;
     /** @param {number} code @param {string} reason */
     end(code: number, reason: string): void;
     close(): void;
-    /** A client frame, answered through REST. @param {string} text */
+    /** A client frame, answered through REST after every frame sent before it. @param {string} text */
     send(text: string): void;
     /** @param {any} frame */
     reply(frame: any): void;

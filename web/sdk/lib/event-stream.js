@@ -31,6 +31,13 @@ export class EventStreamSocket {
     this.onerror = null;
     this.abort = new AbortController();
     this.closed = false;
+    /**
+     * The requests sent so far, in order: each goes up once the one before it was answered, as
+     * the server handles a WebSocket's requests one at a time. Without it two queued sends
+     * would race as two HTTP requests and could be stored out of their queue order.
+     * @type {Promise<void>}
+     */
+    this.requests = Promise.resolve();
     setTimeout(() => this.run(), 0);
   }
 
@@ -113,15 +120,15 @@ export class EventStreamSocket {
     this.abort.abort();
   }
 
-  /** A client frame, answered through REST. @param {string} text */
+  /** A client frame, answered through REST after every frame sent before it. @param {string} text */
   send(text) {
     const frame = JSON.parse(text);
-    this.rest(frame).then(
+    this.requests = this.requests.then(() => this.rest(frame).then(
       (reply) => this.reply({ ...reply, id: frame.id }),
       (/** @type {ChinwagError} */ e) => this.reply({
         type: 'error', id: frame.id,
         error: { code: e.code, message: e.message, retry_after_ms: e.retryAfterMs, current: e.current },
-      }));
+      })));
   }
 
   /** @param {any} frame */
