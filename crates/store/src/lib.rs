@@ -20,6 +20,7 @@ use chinwag_proto::model::{ConversationKind, Member, Message, Role};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod rules;
 pub mod sqlite;
 
 /// Errors a store returns. Callers map them to protocol error codes at the edge.

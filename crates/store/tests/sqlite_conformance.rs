@@ -2,11 +2,11 @@
 //! across reopen, migrations, the WAL's bound, and shutdown.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, TenantId, UserId};
 use chinwag_proto::model::{ConversationKind, Message, Role};
-use chinwag_store::conformance::{self, RecordingSink};
+use chinwag_store::conformance::RecordingSink;
 use chinwag_store::sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteOptions, SqliteStore};
 use chinwag_store::{
     CommitSink, HistoryRange, NewConversation, NewMessage, NoSink, Store, StoreError,
@@ -68,20 +68,14 @@ fn user_version(dir: &Path) -> i64 {
     conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_suite() {
-    // Every store gets its own directory, kept until the end of the test.
-    let dirs = Arc::new(Mutex::new(Vec::new()));
-    conformance::run_all(|sink| {
-        let dirs = dirs.clone();
-        async move {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let store = open(dir.path(), sink);
-            dirs.lock().expect("dirs").push(dir);
-            store
-        }
-    })
-    .await;
+/// A fresh store in its own directory, kept until the case ends.
+async fn fresh(sink: Arc<dyn CommitSink>) -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    (open(dir.path(), sink), dir)
+}
+
+mod conformance_suite {
+    chinwag_store::store_conformance_tests!(super::fresh);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

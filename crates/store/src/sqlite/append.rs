@@ -14,7 +14,7 @@ use super::error::Context;
 use super::lookups;
 use super::rows::{payload_to_sql, reactions_to_sql, seq_to_sql};
 use super::writes::Write;
-use crate::{Appended, Draft, NewMessage, StoreError, StoreResult};
+use crate::{Appended, Draft, NewMessage, StoreError, StoreResult, rules};
 
 pub(super) struct Append(pub NewMessage);
 
@@ -37,25 +37,8 @@ impl Write for Append {
         )? {
             return Ok(Appended { message: original, duplicate: true, draft_cleared: None });
         }
-        if let Some(r) = new.reply_to.filter(|r| *r == 0 || *r > last_seq) {
-            return Err(StoreError::NotFound(format!("message {r} to reply to")));
-        }
-        let message = Message {
-            id: new.id,
-            conversation_id: new.conversation_id,
-            seq: 0,
-            sender: new.sender,
-            client_msg_id: new.client_msg_id,
-            kind: new.kind,
-            body: new.body,
-            payload: new.payload,
-            created_at: new.created_at,
-            reply_to: new.reply_to,
-            target: None,
-            edited_at: None,
-            deleted: false,
-            reactions: Default::default(),
-        };
+        rules::check_reply_to(&new, last_seq)?;
+        let message = rules::new_message(&new, 0);
         let message = insert_next(conn, last_seq, message)?;
         // Sending clears the sender's draft: a new, empty version, so that the sender's other
         // devices drop what they showed, and an edit based on the old version is a conflict.
@@ -89,9 +72,7 @@ pub(super) fn insert_next(
     last_seq: u64,
     mut message: Message,
 ) -> StoreResult<Message> {
-    let seq = last_seq.checked_add(1).filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| {
-        StoreError::Backend(format!("conversation {} ran out of seqs", message.conversation_id))
-    })?;
+    let seq = rules::next_seq(&message.conversation_id, last_seq)?;
     message.seq = seq;
     let m = &message;
     let payload = payload_to_sql(m.payload.as_ref()).ctx("encoding a payload")?;

@@ -5,8 +5,6 @@
 //! Nobody is answered before COMMIT returns (G1); the commit sink sees the new messages before
 //! their senders get their acks, so live delivery order is `seq` order.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use chinwag_proto::ids::TenantId;
 use chinwag_proto::model::Message;
 use rusqlite::Connection;
@@ -14,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::error::Context;
 use super::writes::Write;
-use crate::{CommitSink, StoreError, StoreResult};
+use crate::{CommitSink, StoreError, StoreResult, rules};
 
 /// A write waiting in the queue, with its kind erased so one queue carries them all.
 pub(super) trait Queued: Send {
@@ -58,7 +56,7 @@ impl<W: Write> Queued for Pending<W> {
     fn answer(self: Box<Self>, batch_error: Option<&StoreError>) {
         let outcome = match (self.outcome, batch_error) {
             (Some(Err(own)), _) => Err(own),
-            (Some(Ok(_)) | None, Some(e)) => Err(copy(e)),
+            (Some(Ok(_)) | None, Some(e)) => Err(rules::copy_error(e)),
             (Some(Ok(out)), None) => Ok(out),
             (None, None) => Err(StoreError::Backend("a write was never applied".into())),
         };
@@ -73,7 +71,7 @@ pub(super) fn commit(conn: &Connection, mut batch: Vec<Box<dyn Queued>>, sink: &
     let mut stored = Vec::new();
     match run(conn, &mut batch, &mut stored) {
         Ok(()) => {
-            publish(sink, stored);
+            rules::publish(sink, stored);
             for write in batch {
                 write.answer(None);
             }
@@ -122,36 +120,6 @@ fn run(
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// One `committed` call per tenant, each with that tenant's messages in commit order (so in
-/// `seq` order within every conversation). The sink is the server's code: if it panics, the
-/// messages are still stored and acknowledged, and devices recover them on resume (G4).
-fn publish(sink: &dyn CommitSink, stored: Vec<(TenantId, Message)>) {
-    let mut by_tenant: Vec<(TenantId, Vec<Message>)> = Vec::new();
-    for (tenant, message) in stored {
-        match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
-            Some((_, messages)) => messages.push(message),
-            None => by_tenant.push((tenant, vec![message])),
-        }
-    }
-    for (tenant, messages) in by_tenant {
-        if catch_unwind(AssertUnwindSafe(|| sink.committed(&tenant, &messages))).is_err() {
-            tracing::error!(%tenant, count = messages.len(), "commit sink panicked");
-        }
-    }
-}
-
-/// `StoreError` is not `Clone` (it is the crate's public type); every caller of a failed batch
-/// gets its own copy.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
-        StoreError::Forbidden(m) => StoreError::Forbidden(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-    }
 }
 
 #[cfg(test)]

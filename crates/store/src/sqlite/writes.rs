@@ -12,7 +12,7 @@ use super::lookups;
 use super::rows::seq_to_sql;
 use crate::{
     Account, ConversationRecord, Draft, DraftSave, NewConversation, Receipt, StoreError,
-    StoreResult, Watermarks,
+    StoreResult, Watermarks, rules,
 };
 
 /// A write the writer thread runs inside a batch transaction.
@@ -241,16 +241,8 @@ impl Write for Mark {
                 self.user, self.id
             )));
         };
-        let target = self.seq.min(last_seq);
-        let (delivered_seq, read_seq) = match self.receipt {
-            Receipt::Delivered => (delivered.max(target), read),
-            Receipt::Read => {
-                let read_seq = read.max(target);
-                // Read implies delivered.
-                (delivered.max(read_seq), read_seq)
-            }
-        };
-        let changed = (delivered_seq, read_seq) != (delivered, read);
+        let marks = rules::watermarks(self.receipt, self.seq, (delivered, read), last_seq);
+        let Watermarks { delivered_seq, read_seq, changed, .. } = marks;
         if changed {
             conn.prepare_cached(
                 "UPDATE members SET delivered_seq = ?3, read_seq = ?4 \
@@ -266,7 +258,7 @@ impl Write for Mark {
             })
             .ctx("moving receipt positions")?;
         }
-        Ok(Watermarks { delivered_seq, read_seq, last_seq, changed })
+        Ok(marks)
     }
 }
 
