@@ -8,6 +8,9 @@
 //! - [`sqlite`]: the embedded default. One writer thread owns the write connection and drains every
 //!   pending append into one transaction (group commit); readers use a small pool of read-only
 //!   connections on blocking threads. WAL with `synchronous=FULL`.
+//! - [`postgres`]: for several nodes sharing one database. One writer task per node batches every
+//!   append into one transaction (group commit) under the conversations' row locks; everything
+//!   else runs on a bounded pool of connections.
 //! - `conformance` (feature `conformance`): the suite every implementation must pass.
 //!
 //! Every method takes the tenant, and no query reaches across tenants (G6).
@@ -20,6 +23,7 @@ use chinwag_proto::model::{ConversationKind, Member, Message, Role};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod postgres;
 mod rules;
 pub mod sqlite;
 
