@@ -32,10 +32,19 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// `[store]`: the embedded SQLite store.
+/// `[store]`: where messages are kept. Without `url`, the embedded SQLite database in
+/// `data_dir`; with a `postgres://` URL, a PostgreSQL database that several nodes can share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database` to use PostgreSQL; empty (the default) for
+    /// the embedded SQLite database.
+    pub url: String,
+    /// PostgreSQL only: the schema for Chinwag's tables, created if missing (default empty: the
+    /// connection's `search_path`, usually `public`).
+    pub schema: String,
+    /// PostgreSQL only: most connections this node opens (default 16).
+    pub pool_size: usize,
     /// fsync every commit (`synchronous=FULL`, default true): acknowledged messages survive power
     /// loss. False survives process crashes only.
     pub synchronous_full: bool,
@@ -50,7 +59,15 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { synchronous_full: true, max_batch: 512, read_connections: 4, checkpoint_pages: 1000 }
+        Self {
+            url: String::new(),
+            schema: String::new(),
+            pool_size: 16,
+            synchronous_full: true,
+            max_batch: 512,
+            read_connections: 4,
+            checkpoint_pages: 1000,
+        }
     }
 }
 
@@ -113,6 +130,18 @@ impl Config {
                 "invalid configuration: store.max_batch and store.read_connections must be at least 1"
             );
         }
+        if self.store.pool_size < 2 {
+            bail!("invalid configuration: store.pool_size must be at least 2");
+        }
+        if !self.store.url.is_empty() && self.postgres_url().is_none() {
+            bail!(
+                "invalid configuration: store.url must start with postgres:// or postgresql:// \
+                 (or be empty for the embedded SQLite database)"
+            );
+        }
+        if !self.store.schema.is_empty() && self.store.url.is_empty() {
+            bail!("invalid configuration: store.schema applies to PostgreSQL only; set store.url");
+        }
         if !self.auth.token_secret.is_empty() && self.auth.token_secret.len() < 32 {
             bail!(
                 "invalid configuration: auth.token_secret must be at least 32 bytes (or empty to generate one)"
@@ -127,47 +156,80 @@ impl Config {
         Ok(())
     }
 
+    /// The PostgreSQL URL, if `store.url` names one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        let url = self.store.url.as_str();
+        (url.starts_with("postgres://") || url.starts_with("postgresql://")).then_some(url)
+    }
+
     /// The token secret: configured, or generated once and kept in the data directory so that
-    /// tokens survive restarts.
+    /// tokens survive restarts. (With PostgreSQL, `build` keeps a generated one in the database
+    /// instead, so every node of a cluster shares it.)
     pub fn token_secret(&self) -> anyhow::Result<String> {
         if !self.auth.token_secret.is_empty() {
             return Ok(self.auth.token_secret.clone());
         }
         let path = self.data_dir.join("token_secret");
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            let s = s.trim().to_owned();
-            if s.len() >= 32 {
-                return Ok(s);
-            }
-            bail!("{} holds a secret shorter than 32 bytes", path.display());
+        if let Some(secret) = read_secret(&path)? {
+            return Ok(secret);
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-        let secret: String = (0..48)
-            .map(|_| {
-                char::from(
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-                        [rand::random_range(0..62)],
-                )
-            })
-            .collect();
-        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        Ok(secret)
+        match write_private(&path, &generate_secret()) {
+            // Another process sharing the directory wrote one first: use that.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                read_secret(&path)?.with_context(|| format!("reading {}", path.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+            Ok(secret) => Ok(secret),
+        }
     }
 }
 
+/// A new random token secret: 48 characters from 62, about 285 bits.
+pub fn generate_secret() -> String {
+    (0..48)
+        .map(|_| {
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                    [rand::random_range(0..62)],
+            )
+        })
+        .collect()
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let s = s.trim().to_owned();
+            if s.len() < 32 {
+                bail!("{} holds a secret shorter than 32 bytes", path.display());
+            }
+            Ok(Some(s))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `contents` to a new file only its owner reads; fails with `AlreadyExists` if there is
+/// one. Returns what it wrote.
 #[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+fn write_private(path: &Path, contents: &str) -> std::io::Result<String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(contents.as_bytes())?;
-    f.sync_all()
+    f.sync_all()?;
+    Ok(contents.to_owned())
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)
+fn write_private(path: &Path, contents: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(contents.as_bytes())?;
+    Ok(contents.to_owned())
 }
 
 #[cfg(test)]
@@ -213,5 +275,38 @@ mod tests {
             assert!(e.to_string().contains("does not exist"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_store_url_picks_postgres_and_anything_else_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.postgres_url(), None, "SQLite unless a URL is set");
+            jail.set_env("CHINWAG_STORE__URL", "postgres://chinwag@db.internal/chat");
+            jail.set_env("CHINWAG_STORE__POOL_SIZE", "32");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.postgres_url(), Some("postgres://chinwag@db.internal/chat"));
+            assert_eq!(c.store.pool_size, 32);
+            jail.set_env("CHINWAG_STORE__URL", "mysql://db.internal/chat");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("store.url must start with postgres://"), "{e}");
+            jail.set_env("CHINWAG_STORE__URL", "");
+            jail.set_env("CHINWAG_STORE__SCHEMA", "chat");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("store.schema applies to PostgreSQL only"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_and_reused_from_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let first = config.token_secret().unwrap();
+        assert_eq!(first.len(), 48);
+        assert_eq!(config.token_secret().unwrap(), first, "the same secret after a restart");
+        std::fs::write(dir.path().join("data/token_secret"), "short").unwrap();
+        let e = config.token_secret().unwrap_err();
+        assert!(e.to_string().contains("shorter than 32 bytes"), "{e}");
     }
 }

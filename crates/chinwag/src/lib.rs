@@ -4,9 +4,9 @@
 //! # Layout
 //! - [`config`]: the typed configuration (file, environment, flags) and its validation.
 //! - [`demo`]: demo users and conversations for `serve --demo`.
-//! - [`build`] and [`run`]: pick the backends (embedded SQLite, in-memory broker and presence),
-//!   wire a node, serve it on a listener the caller bound, and shut down in order (sessions,
-//!   then store).
+//! - [`build`] and [`run`]: pick the backends (embedded SQLite or PostgreSQL, in-memory broker
+//!   and presence), wire a node, serve it on a listener the caller bound, and shut down in order
+//!   (sessions, then store).
 //!
 //! Only this crate picks backends.
 
@@ -24,6 +24,8 @@ use chinwag_core::Node;
 use chinwag_core::auth::{AuthConfig, Authenticator};
 use chinwag_core::commit_publisher::CommitPublisher;
 use chinwag_core::metrics::Metrics;
+use chinwag_store::Store;
+use chinwag_store::postgres::{PgOptions, PgStore};
 use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,11 +36,35 @@ use crate::config::Config;
 #[derive(Debug)]
 pub struct Backends {
     pub node: Node,
-    pub store: Arc<SqliteStore>,
+    pub store: StoreBackend,
+}
+
+/// The store this node opened, kept to close it last.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl StoreBackend {
+    /// Commits what is queued and closes.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
 }
 
 /// Open the store and wire a node from the configuration.
-pub fn build(config: &Config) -> anyhow::Result<Backends> {
+pub async fn build(config: &Config) -> anyhow::Result<Backends> {
     // This process is one node; its epoch is its start time, so leases of an earlier run of the
     // same node can be told apart (and dropped) by a shared presence backend.
     let epoch =
@@ -46,27 +72,52 @@ pub fn build(config: &Config) -> anyhow::Result<Backends> {
     let metrics = Arc::new(Metrics::with_node(&epoch));
     let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
     let sink = Arc::new(CommitPublisher::new(broker.clone(), metrics.clone()));
-    let options = SqliteOptions {
-        synchronous_full: config.store.synchronous_full,
-        max_batch: config.store.max_batch,
-        read_connections: config.store.read_connections,
-        checkpoint_pages: config.store.checkpoint_pages,
-        ..SqliteOptions::default()
+    let (store, token_secret) = match config.postgres_url() {
+        Some(url) => {
+            let options = PgOptions {
+                schema: (!config.store.schema.is_empty()).then(|| config.store.schema.clone()),
+                pool_size: config.store.pool_size,
+                max_batch: config.store.max_batch,
+                ..PgOptions::default()
+            };
+            let store = Arc::new(
+                PgStore::open(url, options, sink)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("opening the PostgreSQL store: {e}"))?,
+            );
+            // Every node of a cluster must accept every other's tokens: a generated secret is
+            // kept in the shared database, not in each node's data directory.
+            let secret = match config.auth.token_secret.as_str() {
+                "" => store
+                    .shared_setting("token_secret", &config::generate_secret())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("reading the shared token secret: {e}"))?,
+                configured => configured.to_owned(),
+            };
+            (StoreBackend::Postgres(store), secret)
+        }
+        None => {
+            let options = SqliteOptions {
+                synchronous_full: config.store.synchronous_full,
+                max_batch: config.store.max_batch,
+                read_connections: config.store.read_connections,
+                checkpoint_pages: config.store.checkpoint_pages,
+                ..SqliteOptions::default()
+            };
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating data directory {}", config.data_dir.display())
+            })?;
+            let store = Arc::new(SqliteStore::open(&config.data_dir, options, sink).with_context(
+                || format!("opening the database in {}", config.data_dir.display()),
+            )?);
+            (StoreBackend::Sqlite(store), config.token_secret()?)
+        }
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Arc::new(
-        SqliteStore::open(&config.data_dir, options, sink)
-            .with_context(|| format!("opening the database in {}", config.data_dir.display()))?,
-    );
-    let auth = Authenticator::new(AuthConfig {
-        token_secret: config.token_secret()?,
-        ..config.auth.clone()
-    })
-    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let auth = Authenticator::new(AuthConfig { token_secret, ..config.auth.clone() })
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
     let node =
-        Node::new(epoch, store.clone(), broker, presence, auth, config.limits.clone(), metrics);
+        Node::new(epoch, store.shared(), broker, presence, auth, config.limits.clone(), metrics);
     Ok(Backends { node, store })
 }
 

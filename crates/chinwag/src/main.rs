@@ -70,7 +70,7 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    let backends = chinwag::build(&config)?;
+    let backends = chinwag::build(&config).await?;
     if demo {
         chinwag::demo::seed(&backends.node, config.listen).await.context("creating demo data")?;
     }
@@ -78,7 +78,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "chinwag listening");
+    let store = if config.postgres_url().is_some() { "postgres" } else { "sqlite" };
+    tracing::info!(%addr, store, data_dir = %config.data_dir.display(), "chinwag listening");
     println!("chinwag listening on http://{addr}");
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));

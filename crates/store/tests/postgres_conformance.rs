@@ -3,7 +3,7 @@
 //! seqs handed out by several stores (nodes) on one database, and `unavailable` while the
 //! database cannot be reached.
 //!
-//! Needs `CHINWAG_TEST_POSTGRES_URL` (`.ci/run` sets it to the local server). Unset, every test
+//! Needs `TEST_CHINWAG_POSTGRES_URL` (`.ci/run` sets it to the local server). Unset, every test
 //! here says so and passes without running; set but unreachable, they fail.
 
 use std::sync::Arc;
@@ -12,80 +12,14 @@ use std::time::Duration;
 use chinwag_proto::ids::{ClientMsgId, ConversationId, MessageId, TenantId, UserId};
 use chinwag_proto::model::{ConversationKind, Message, Role};
 use chinwag_store::conformance::RecordingSink;
+use chinwag_store::conformance::postgres::{TestSchema, available, url};
 use chinwag_store::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
 use chinwag_store::{
     CommitSink, HistoryRange, NewConversation, NewMessage, NoSink, Store, StoreError,
 };
 
-const URL_VAR: &str = "CHINWAG_TEST_POSTGRES_URL";
-
-fn url() -> Option<String> {
-    std::env::var(URL_VAR).ok().filter(|u| !u.is_empty())
-}
-
-fn available() -> bool {
-    let found = url().is_some();
-    if !found {
-        eprintln!("{URL_VAR} is not set: PostgreSQL store tests not run");
-    }
-    found
-}
-
-/// A schema for one test, dropped (with everything in it) when this is dropped, also after a
-/// failed assertion.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    fn new() -> Self {
-        let url = url().expect("CHINWAG_TEST_POSTGRES_URL");
-        let name = format!("chinwag_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        Self { url, name }
-    }
-
-    fn options(&self) -> PgOptions {
-        PgOptions { schema: Some(self.name.clone()), pool_size: 8, ..PgOptions::default() }
-    }
-
-    async fn open(&self, sink: Arc<dyn CommitSink>) -> PgStore {
-        PgStore::open(&self.url, self.options(), sink)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL is not usable: {e}"))
-    }
-
-    /// A plain connection, for checks the store does not offer.
-    async fn raw(&self) -> tokio_postgres::Client {
-        let (client, conn) =
-            tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connect");
-        tokio::spawn(conn);
-        client
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Its own thread and runtime: drop may run inside (or outside) any runtime.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-                tokio::spawn(conn);
-                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test schema {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-async fn fresh(sink: Arc<dyn CommitSink>) -> (PgStore, Schema) {
-    let schema = Schema::new();
+async fn fresh(sink: Arc<dyn CommitSink>) -> (PgStore, TestSchema) {
+    let schema = TestSchema::new();
     (schema.open(sink).await, schema)
 }
 
@@ -133,7 +67,7 @@ async fn three_stores_on_one_database_hand_out_gapless_seqs() {
     }
     // Three stores are three nodes: each has its own writer and pool, and they meet only in
     // the database. Every sender sends to both conversations through every node, and retries.
-    let schema = Schema::new();
+    let schema = TestSchema::new();
     let sinks: Vec<_> = (0..3).map(|_| Arc::new(RecordingSink::default())).collect();
     let mut nodes = Vec::new();
     for sink in &sinks {
@@ -190,7 +124,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
     if !available() {
         return;
     }
-    let schema = Schema::new();
+    let schema = TestSchema::new();
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let (url, options) = (schema.url.clone(), schema.options());
@@ -211,6 +145,37 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         .await
         .expect_err("a schema from a newer build must be refused");
     assert!(matches!(&err, StoreError::Backend(m) if m.contains("newer")), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_proposing_a_setting_together_all_get_the_first_one_stored() {
+    if !available() {
+        return;
+    }
+    let schema = TestSchema::new();
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(Arc::new(schema.open(Arc::new(NoSink)).await));
+    }
+    let proposals: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let store = store.clone();
+            tokio::spawn(async move { store.shared_setting("secret", &format!("value-{i}")).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for p in proposals {
+        answers.push(p.await.unwrap().expect("shared setting"));
+    }
+    assert!(answers[0].starts_with("value-"), "{answers:?}");
+    assert!(answers.iter().all(|a| *a == answers[0]), "one value for every node: {answers:?}");
+    let later = stores[1].shared_setting("secret", "another").await.unwrap();
+    assert_eq!(later, answers[0], "a stored setting is never replaced");
+    for store in stores {
+        store.close().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +208,7 @@ async fn connections_killed_under_load_fail_as_unavailable_and_lose_nothing_ackn
     // What a PostgreSQL restart does to a node: every connection is cut. Sends fail with
     // `Unavailable` while it happens, nothing acknowledged is lost, and the store recovers by
     // itself (the pool opens new connections).
-    let schema = Schema::new();
+    let schema = TestSchema::new();
     // Its own application name, so that only this store's connections are cut.
     let name = format!("chinwag_{}", schema.name);
     let sep = if schema.url.contains('?') { '&' } else { '?' };

@@ -6,6 +6,7 @@ use chinwag::config::Config;
 use chinwag_core::Node;
 use chinwag_core::auth::ApiKey;
 use chinwag_proto::ids::TenantId;
+use chinwag_store::conformance::postgres::TestSchema;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -63,10 +64,21 @@ impl TestServer {
         config
     }
 
+    /// A configuration whose store is `schema` on the test PostgreSQL server, with no token
+    /// secret configured (the nodes of one schema generate and share one).
+    pub fn postgres_config(data_dir: &std::path::Path, schema: &TestSchema) -> Config {
+        let mut config = Self::test_config(data_dir);
+        config.store.url = schema.url.clone();
+        config.store.schema = schema.name.clone();
+        config.store.pool_size = 8;
+        config.auth.token_secret = String::new();
+        config
+    }
+
     /// Start on an existing configuration (and data directory, which the caller keeps).
     pub async fn start_config(config: Config) -> Self {
         config.validate().expect("valid test configuration");
-        let backends = chinwag::build(&config).expect("build server");
+        let backends = chinwag::build(&config).await.expect("build server");
         let node = backends.node.clone();
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");

@@ -40,6 +40,7 @@ mod lifecycle;
 mod listing;
 mod live;
 mod members;
+pub mod postgres;
 
 use std::future::Future;
 use std::pin::Pin;

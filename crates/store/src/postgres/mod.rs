@@ -116,6 +116,26 @@ impl PgStore {
         self.pool.close();
     }
 
+    /// The shared setting `name`: the value stored by whichever node came first, or `proposed`
+    /// if none has. Lets every node of a cluster use one generated token secret.
+    pub async fn shared_setting(&self, name: &str, proposed: &str) -> StoreResult<String> {
+        let client = self.client().await?;
+        // Two statements, not one: the SELECT takes a fresh snapshot after the INSERT, so it
+        // sees a row another node committed while the INSERT waited on it.
+        client
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &proposed],
+            )
+            .await
+            .ctx("storing a shared setting")?;
+        let row = client
+            .query_one("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .ctx("reading a shared setting")?;
+        Ok(row.get(0))
+    }
+
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
         if self.pool.is_closed() {
             return Err(StoreError::Unavailable("the PostgreSQL store is closed".into()));

@@ -91,6 +91,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, user_id)
     );
     "#,
+    // 2: settings every node of a cluster shares (the generated token secret).
+    r#"
+    CREATE TABLE settings (
+        name  text COLLATE "C" PRIMARY KEY,
+        value text NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
