@@ -1,13 +1,18 @@
 //! Fan-out between nodes.
 //!
 //! # Layout
-//! - [`Event`]: one published event: a topic, what the hub must know to route it, and the frame
-//!   bytes, encoded once by the publisher and shared by every recipient.
+//! - [`EncodedEvent`]: a server frame serialized once (compact JSON), shared by every recipient
+//!   and every transport; each transport adds its own framing at its edge.
+//! - [`Event`]: one published event: a topic, what the hub must know to route it, and its
+//!   [`EncodedEvent`]. [`Event::to_wire`] / [`Event::from_wire`] are the bytes a broker ships
+//!   between nodes: a small header and the same encoded event, never re-serialized.
 //! - [`Broker`]: the contract. `publish` hands an event to every node's [`EventReceiver`] (the
-//!   node's hub). Delivery is at-most-once: a broker may drop events (Redis pub/sub does), and G4
-//!   recovery from the store covers what it drops. Within one topic, events from one publisher
-//!   arrive in publish order.
+//!   node's hub) whose subscriptions cover its topic. Delivery is at-most-once: a broker may drop
+//!   events (Redis pub/sub does), tells the receiver when it may have ([`EventReceiver::lost`]),
+//!   and G4 recovery from the store covers what it drops. Within one topic, events from one
+//!   publisher arrive in publish order.
 //! - [`MemoryBroker`]: the single-node default: `publish` calls the local receiver directly.
+//! - [`wire`]: the envelope format and its errors.
 //! - [`presence`]: who is online, by leases; the [`presence::Presence`] contract and its
 //!   in-memory implementation.
 
@@ -20,6 +25,9 @@ use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
 use parking_lot::RwLock;
 
 pub mod presence;
+pub mod wire;
+
+pub use wire::WireError;
 
 /// Where an event goes: everyone in a conversation, or every device of one user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,8 +55,41 @@ pub enum EventKind {
     Other,
 }
 
-/// One published event, cheap to clone: the frame bytes are shared.
-#[derive(Debug, Clone)]
+/// A server frame serialized once: its compact JSON (one line: no raw line breaks), shared by
+/// every recipient. Transports frame it at their edge (a WebSocket text frame, an SSE `data:`
+/// line); brokers ship it between nodes as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedEvent(Bytes);
+
+impl EncodedEvent {
+    /// Wraps `json`, which must be one server frame's compact JSON.
+    pub fn from_json(json: impl Into<Bytes>) -> Self {
+        Self(json.into())
+    }
+
+    /// The JSON bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The JSON bytes, taken.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// Length of the JSON in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no JSON at all (only in tests).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One published event, cheap to clone: the encoded bytes are shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Who should receive it.
     pub topic: Topic,
@@ -56,8 +97,8 @@ pub struct Event {
     pub kind: EventKind,
     /// A user whose devices must not get this event (a typist does not see their own typing).
     pub skip_user: Option<UserId>,
-    /// A complete WebSocket text frame (header included), shared by every recipient.
-    pub frame: Bytes,
+    /// The server frame, serialized once.
+    pub payload: EncodedEvent,
 }
 
 /// The node-side consumer of events: the hub. Must not block.
@@ -66,14 +107,29 @@ pub trait EventReceiver: Send + Sync + 'static {
     /// changes routing from then on). Called on the broker's thread (the publisher's, for
     /// [`MemoryBroker`]); events of one topic from one publisher come in publish order.
     fn receive(&self, event: &Event);
+
+    /// Events from other nodes may have been dropped (the broker lost its connection and has
+    /// it back): every local device must catch up from the store (G4).
+    fn lost(&self) {}
 }
 
 /// The broker contract; see the crate docs for delivery semantics.
 pub trait Broker: Send + Sync + 'static {
     /// Attach this node's receiver. Called once at start-up, before the first publish.
     fn attach(&self, receiver: Arc<dyn EventReceiver>);
-    /// Publish to every node, this one included. Never blocks on the network.
+    /// Publish to every node whose subscriptions cover the topic, this one included. Never
+    /// blocks on the network.
     fn publish(&self, event: Event);
+    /// This node now has local devices that need `topic` (its first local member device, or
+    /// the first device of the user); called once per topic until [`Broker::unsubscribe`].
+    fn subscribe(&self, _topic: &Topic) {}
+    /// This node's last local device that needed `topic` is gone.
+    fn unsubscribe(&self, _topic: &Topic) {}
+    /// Whether events from other nodes arrive now (`false` while a network broker is
+    /// disconnected; the node then reports itself not ready).
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// Single-node broker: publishing is a direct call into the local hub.
@@ -125,7 +181,7 @@ mod tests {
             topic: topic.clone(),
             kind: EventKind::Other,
             skip_user: None,
-            frame: Bytes::new(),
+            payload: EncodedEvent::default(),
         });
         let rec = Arc::new(Recorder::default());
         broker.attach(rec.clone());
@@ -134,7 +190,7 @@ mod tests {
                 topic: topic.clone(),
                 kind: EventKind::Message { seq },
                 skip_user: None,
-                frame: Bytes::from(vec![seq as u8]),
+                payload: EncodedEvent::from_json(vec![seq as u8]),
             });
         }
         let got: Vec<_> = rec.0.lock().iter().map(|e| e.kind.clone()).collect();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
+use chinwag_broker::{EncodedEvent, Event, EventKind, EventReceiver, Topic};
 use chinwag_core::device_queue::{DeviceReceiver, device_queue};
 use chinwag_core::hub::Hub;
 use chinwag_core::metrics::Metrics;
@@ -38,7 +38,7 @@ fn event(seq: u64) -> Event {
         topic: Topic::Conversation("t".into(), "c".into()),
         kind: EventKind::Message { seq },
         skip_user: None,
-        frame: Bytes::from_static(FRAME),
+        payload: EncodedEvent::from_json(Bytes::from_static(FRAME)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! From the store's commit to the broker: each committed message is encoded once (`wire.rs`) and
+//! From the store's commit to the broker: each committed message is serialized once (`wire.rs`) and
 //! published to its conversation's topic. Runs on the store's commit path in commit order, so
 //! live events leave this node in `seq` order. Delivery to devices happens in the hub.
 
@@ -11,7 +11,7 @@ use chinwag_proto::model::Message;
 use chinwag_store::CommitSink;
 
 use crate::metrics::Metrics;
-use crate::wire::encode_frame;
+use crate::wire::encode_event;
 
 /// The server's [`CommitSink`]: publishes what the store committed.
 pub struct CommitPublisher {
@@ -29,12 +29,12 @@ impl CommitSink for CommitPublisher {
     fn committed(&self, tenant: &TenantId, messages: &[Message]) {
         self.metrics.messages_stored.inc_by(messages.len() as u64);
         for m in messages {
-            let frame = encode_frame(&ServerFrame::Message { message: m.clone() });
+            let payload = encode_event(&ServerFrame::Message { message: m.clone() });
             self.broker.publish(Event {
                 topic: Topic::Conversation(tenant.clone(), m.conversation_id.clone()),
                 kind: EventKind::Message { seq: m.seq },
                 skip_user: None,
-                frame,
+                payload,
             });
         }
     }

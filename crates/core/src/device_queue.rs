@@ -11,8 +11,8 @@
 //! entry. The lock is never held across `.await` (`parking_lot`, guarded by the lint).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -21,27 +21,31 @@ use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// One entry on its way to a device: one frame, or a window's frames of one conversation
-/// concatenated (see `hub/windows.rs`).
+/// One entry on its way to a device: one encoded event, or a window's encoded events of one
+/// conversation back to back (see `hub/windows.rs`). Transport-neutral: each transport frames
+/// it at its edge.
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    /// Complete WebSocket frames, shared with every other recipient.
-    pub frame: Bytes,
-    /// For conversation events: where each frame ends and which message seq it carries, so the
+    /// Encoded events (JSON), shared with every other recipient.
+    pub payload: Bytes,
+    /// For conversation events: where each event ends and which message seq it carries, so the
     /// session can drop what a resume replay already sent.
     pub events: Option<Arc<ConversationFrames>>,
 }
 
-/// The layout of an [`Outbound`] that holds conversation events.
+/// The layout of an [`Outbound`] that holds conversation events, shared by its recipients.
 #[derive(Debug)]
 pub struct ConversationFrames {
     pub conversation: ConversationId,
-    /// Per frame, in order: its end offset in the bytes, and its message seq (0 for events that
+    /// Per event, in order: its end offset in the bytes, and its message seq (0 for events that
     /// are not messages: those are always delivered).
     pub frames: Box<[(u32, Seq)]>,
-    /// Lowest and highest message seq among the frames (0 when there is none).
+    /// Lowest and highest message seq among the events (0 when there is none).
     pub first_seq: Seq,
     pub last_seq: Seq,
+    /// The whole entry as WebSocket frames, made by the first WebSocket device that writes it
+    /// and shared by the others: one buffer, one write per device (see `replay.rs`).
+    ws: OnceLock<Bytes>,
 }
 
 impl ConversationFrames {
@@ -49,11 +53,10 @@ impl ConversationFrames {
         let seqs = frames.iter().map(|&(_, seq)| seq).filter(|&seq| seq > 0);
         let first_seq = seqs.clone().min().unwrap_or(0);
         let last_seq = seqs.max().unwrap_or(0);
-        Self { conversation, frames, first_seq, last_seq }
+        Self { conversation, frames, first_seq, last_seq, ws: OnceLock::new() }
     }
 
-    /// Each frame of `bytes` on its own, with its message seq (0 for other events): for a
-    /// transport that must handle frames one by one (the event stream).
+    /// Each event of `bytes` on its own, with its message seq (0 for other events).
     pub fn split<'a>(&'a self, bytes: &'a Bytes) -> impl Iterator<Item = (Bytes, Seq)> + 'a {
         let starts = std::iter::once(0).chain(self.frames.iter().map(|&(end, _)| end as usize));
         starts
@@ -61,27 +64,24 @@ impl ConversationFrames {
             .map(|(start, &(end, seq))| (bytes.slice(start..end as usize), seq))
     }
 
-    /// The parts of `bytes` to write for a device that already has every message up to `have`:
-    /// the whole buffer when nothing is stale, otherwise slices without the stale messages.
-    pub fn fresh_parts(&self, bytes: &Bytes, have: Seq, into: &mut Vec<Bytes>) {
-        if self.first_seq == 0 || self.first_seq > have {
-            into.push(bytes.clone());
-            return;
-        }
-        let mut start = 0usize;
-        let mut run: Option<usize> = None;
-        for &(end, seq) in self.frames.iter() {
-            let end = end as usize;
-            if seq == 0 || seq > have {
-                run.get_or_insert(start);
-            } else if let Some(from) = run.take() {
-                into.push(bytes.slice(from..start));
-            }
-            start = end;
-        }
-        if let Some(from) = run {
-            into.push(bytes.slice(from..start));
-        }
+    /// Whether a device that already has every message up to `have` needs every event here.
+    pub fn all_fresh(&self, have: Seq) -> bool {
+        self.first_seq == 0 || self.first_seq > have
+    }
+
+    /// The events of `bytes` a device that has every message up to `have` still needs.
+    pub fn fresh<'a>(&'a self, bytes: &'a Bytes, have: Seq) -> impl Iterator<Item = Bytes> + 'a {
+        self.split(bytes).filter(move |&(_, seq)| seq == 0 || seq > have).map(|(e, _)| e)
+    }
+
+    /// All of `bytes` as WebSocket frames in one buffer, framed once for every recipient.
+    pub fn ws_frames(&self, bytes: &Bytes) -> Bytes {
+        self.ws
+            .get_or_init(|| {
+                let hint = bytes.len() + self.frames.len() * 4;
+                crate::wire::ws_frames(self.split(bytes).map(|(e, _)| e), hint)
+            })
+            .clone()
     }
 }
 
@@ -132,7 +132,7 @@ impl DeviceSender {
         if self.shared.slow.load(Ordering::Relaxed) {
             return false;
         }
-        let len = out.frame.len();
+        let len = out.payload.len();
         let was_empty = {
             let mut q = self.shared.queue.lock();
             if q.entries.len() >= self.max_entries || q.bytes + len > self.max_bytes {
@@ -258,7 +258,7 @@ mod tests {
     use super::*;
 
     fn out(n: usize) -> Outbound {
-        Outbound { frame: Bytes::from(vec![0u8; n]), events: None }
+        Outbound { payload: Bytes::from(vec![0u8; n]), events: None }
     }
 
     #[tokio::test]
@@ -285,7 +285,7 @@ mod tests {
         let (tx, mut rx) = device_queue(16, 1 << 20);
         assert!(tx.push(out(1)) && tx.push(out(2)) && tx.push(out(3)));
         let got = rx.recv_all().await.unwrap();
-        assert_eq!(got.iter().map(|o| o.frame.len()).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(got.iter().map(|o| o.payload.len()).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(rx.queued_bytes(), 0);
         assert!(rx.try_recv_all().is_none());
 
@@ -296,18 +296,18 @@ mod tests {
     }
 
     #[test]
-    fn fresh_parts_drop_only_messages_the_device_has() {
-        // Three frames: message 5 (bytes 0..3), a receipt (3..5), message 6 (5..9).
+    fn fresh_events_drop_only_messages_the_device_has() {
+        // Three events: message 5 (bytes 0..3), a receipt (3..5), message 6 (5..9).
         let bytes = Bytes::from_static(b"aaabbcccc");
         let layout = ConversationFrames::new("c".into(), Box::new([(3, 5), (5, 0), (9, 6)]));
         assert_eq!((layout.first_seq, layout.last_seq), (5, 6));
         let parts = |have| {
-            let mut v = Vec::new();
-            layout.fresh_parts(&bytes, have, &mut v);
-            v.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect::<Vec<_>>()
+            let v = layout.fresh(&bytes, have);
+            v.map(|b| String::from_utf8(b.to_vec()).unwrap()).collect::<Vec<_>>()
         };
-        assert_eq!(parts(4), ["aaabbcccc"], "nothing stale: the shared buffer as is");
-        assert_eq!(parts(5), ["bbcccc"]);
+        assert!(layout.all_fresh(4) && !layout.all_fresh(5));
+        assert_eq!(parts(4), ["aaa", "bb", "cccc"]);
+        assert_eq!(parts(5), ["bb", "cccc"]);
         assert_eq!(parts(6), ["bb"], "the receipt is always delivered");
         assert_eq!(parts(9), ["bb"]);
         let split: Vec<(Bytes, Seq)> = layout.split(&bytes).collect();
@@ -320,8 +320,15 @@ mod tests {
             ]
         );
         let only_events = ConversationFrames::new("c".into(), Box::new([(2, 0), (5, 0)]));
-        let mut v = Vec::new();
-        only_events.fresh_parts(&bytes, 100, &mut v);
-        assert_eq!(v, [bytes]);
+        assert!(only_events.all_fresh(100), "no messages: nothing is ever stale");
+
+        // Framed for WebSocket once, and the same buffer for every recipient.
+        let framed = layout.ws_frames(&bytes);
+        let expected: Vec<u8> = [&b"aaa"[..], b"bb", b"cccc"]
+            .iter()
+            .flat_map(|e| chinwag_ws::encode_text(e).to_vec())
+            .collect();
+        assert_eq!(framed.to_vec(), expected);
+        assert_eq!(layout.ws_frames(&bytes).as_ptr(), framed.as_ptr(), "framed once, shared");
     }
 }

@@ -4,9 +4,8 @@
 //! A stream is a device like a WebSocket connection, attached the same way ([`crate::attach`]:
 //! registered in the hub, so it counts against `max_connections_per_user` and in the
 //! `connections` gauge, and holding a presence lease while open), fed by the same bounded device
-//! queue, replayed by the same [`crate::replay`]. Each frame
-//! the hub queued (a complete WebSocket frame) is sent as one SSE event whose `data` is the
-//! frame's JSON, unchanged. The stream starts with `authed`; with a resume request the replay and
+//! queue, replayed by the same [`crate::replay`]. Each encoded event the hub queued (a server
+//! frame's JSON, one line) is sent as one SSE event whose `data` is that JSON, unchanged. The stream starts with `authed`; with a resume request the replay and
 //! `resumed` follow, then live events, dropping messages the replay already sent (G4).
 //!
 //! Where a WebSocket would close with a code, the stream sends `event: close` with
@@ -15,6 +14,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use chinwag_broker::EncodedEvent;
 use chinwag_proto::close::{self, CloseCode};
 use chinwag_proto::frames::ResumeRequest;
 use chinwag_proto::ids::{ConversationId, Seq};
@@ -27,7 +27,7 @@ use crate::device_queue::DeviceReceiver;
 use crate::error::ServiceError;
 use crate::node::Node;
 use crate::replay::{Framing, ReplayTarget, Written, replay};
-use crate::wire::encode_frame;
+use crate::wire::encode_event;
 
 /// SSE chunks between the stream task and the HTTP body. Bounded: each chunk is at most one
 /// batch of the device queue, so this holds at most `STREAM_CHUNKS` batches. Overflow rule: the
@@ -82,7 +82,7 @@ async fn stream(
     let node = device.node();
     let services = node.services.clone();
     let p = device.principal();
-    let mut alive = out.write(vec![encode_frame(&device.authed(None))]).await;
+    let mut alive = out.write(vec![encode_event(&device.authed(None))]).await;
     if let (true, Some(req)) = (alive, resume) {
         alive = replay(&services, p, None, req, out).await;
     }
@@ -115,9 +115,10 @@ async fn stream(
                     rx.discard();
                     return Some((close::SLOW_CONSUMER, String::new()));
                 };
-                // One SSE event per frame: a fan-out window's buffer is split by its layout.
-                let frames = out.written.fresh(queued, rx, Framing::PerEvent, CHUNK_FRAMES);
-                if !out.write(frames).await {
+                // One SSE event per encoded event: a fan-out window's entry is split by its
+                // layout.
+                let events = out.written.fresh(queued, rx, Framing::PerEvent, CHUNK_FRAMES);
+                if !out.write(events.into_iter().map(EncodedEvent::from_json).collect()).await {
                     return out.ending();
                 }
             }
@@ -168,14 +169,16 @@ impl SseOut {
 }
 
 impl ReplayTarget for SseOut {
-    async fn write(&mut self, frames: Vec<Bytes>) -> bool {
-        if frames.is_empty() {
+    /// The event stream's edge: each encoded event (one line of JSON) as one SSE event.
+    async fn write(&mut self, events: Vec<EncodedEvent>) -> bool {
+        if events.is_empty() {
             return true;
         }
-        let mut chunk = BytesMut::new();
-        for frame in &frames {
+        let size: usize = events.iter().map(|e| e.len() + 8).sum();
+        let mut chunk = BytesMut::with_capacity(size);
+        for event in &events {
             chunk.extend_from_slice(b"data: ");
-            chunk.extend_from_slice(ws_payload(frame));
+            chunk.extend_from_slice(event.bytes());
             chunk.extend_from_slice(b"\n\n");
         }
         self.send(chunk.freeze()).await
@@ -186,29 +189,9 @@ impl ReplayTarget for SseOut {
     }
 }
 
-/// The payload of a complete, unmasked WebSocket frame as the server encodes it (the JSON of a
-/// server frame: compact, so it has no line breaks and fits in one `data:` line).
-fn ws_payload(frame: &[u8]) -> &[u8] {
-    let header = match frame.get(1).map(|b| b & 0x7f) {
-        Some(126) => 4,
-        Some(127) => 10,
-        _ => 2,
-    };
-    frame.get(header..).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payloads_come_out_of_frames_of_every_length_class() {
-        for len in [0usize, 1, 125, 126, 65_535, 65_536, 70_000] {
-            let json = "x".repeat(len);
-            let frame = chinwag_ws::encode_text(json.as_bytes());
-            assert_eq!(ws_payload(&frame), json.as_bytes(), "length {len}");
-        }
-    }
 
     #[test]
     fn server_frames_encode_without_line_breaks() {
@@ -217,8 +200,8 @@ mod tests {
             chinwag_proto::error::ErrorCode::Invalid,
             "a\nb\r\nc",
         );
-        let encoded = encode_frame(&frame);
-        let payload = ws_payload(&encoded);
+        let encoded = encode_event(&frame);
+        let payload = encoded.bytes();
         assert!(!payload.contains(&b'\n') && !payload.contains(&b'\r'));
         let back: serde_json::Value = serde_json::from_slice(payload).unwrap();
         assert_eq!(back["error"]["message"], "a\nb\r\nc");

@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 
 use bytes::Bytes;
+use chinwag_broker::EncodedEvent;
 use chinwag_proto::frames::{ResumeRequest, ResumedConversation, ServerFrame};
 use chinwag_proto::ids::{ConversationId, RequestId, Seq};
 use chinwag_store::HistoryRange;
@@ -19,7 +20,7 @@ use crate::auth::Principal;
 use crate::device_queue::{DeviceReceiver, Outbound};
 use crate::error::ServiceError;
 use crate::services::Services;
-use crate::wire::encode_frame;
+use crate::wire::{encode_event, ws_frame};
 
 /// Messages read from the store per replay page.
 const REPLAY_PAGE: u32 = 200;
@@ -32,9 +33,10 @@ pub(crate) struct Written(HashMap<ConversationId, Seq>);
 /// How a transport frames live events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
-    /// Queue entries as they are: a fan-out window's buffer goes out in one write (WebSocket).
-    Whole,
-    /// One item per event (the event stream: one SSE event each).
+    /// WebSocket frames; a fan-out window's entry as one buffer framed once for all its
+    /// recipients, so it goes out in one write.
+    WebSocket,
+    /// The encoded events one by one, unframed (the event stream frames each as an SSE event).
     PerEvent,
 }
 
@@ -80,19 +82,27 @@ impl Written {
 
     fn fresh_entry(&mut self, out: Outbound, framing: Framing, into: &mut Vec<Bytes>) {
         let Some(layout) = &out.events else {
-            into.push(out.frame);
+            into.push(match framing {
+                Framing::WebSocket => ws_frame(&out.payload),
+                Framing::PerEvent => out.payload,
+            });
             return;
         };
         match framing {
-            Framing::Whole => {
+            Framing::WebSocket => {
                 let have = self.0.get(&layout.conversation).copied().unwrap_or(0);
-                layout.fresh_parts(&out.frame, have, into);
+                if layout.all_fresh(have) {
+                    into.push(layout.ws_frames(&out.payload));
+                } else {
+                    // Behind a resume replay's seam (rare): only what the device lacks.
+                    into.extend(layout.fresh(&out.payload, have).map(|e| ws_frame(&e)));
+                }
                 self.note(&layout.conversation, layout.last_seq);
             }
             Framing::PerEvent => {
-                for (frame, seq) in layout.split(&out.frame) {
+                for (event, seq) in layout.split(&out.payload) {
                     if seq == 0 || self.note(&layout.conversation, seq) {
-                        into.push(frame);
+                        into.push(event);
                     }
                 }
             }
@@ -102,9 +112,9 @@ impl Written {
 
 /// Where a replay is written.
 pub(crate) trait ReplayTarget {
-    /// Write frames (complete WebSocket frames, as the hub queues them) in order. `false` when
-    /// the transport is gone or closing: the replay stops.
-    fn write(&mut self, frames: Vec<Bytes>) -> impl Future<Output = bool> + Send;
+    /// Write encoded events in order, framed as the transport frames them. `false` when the
+    /// transport is gone or closing: the replay stops.
+    fn write(&mut self, events: Vec<EncodedEvent>) -> impl Future<Output = bool> + Send;
     /// A message event of `conversation` with `seq` is being written.
     fn note_sent(&mut self, conversation: &ConversationId, seq: Seq);
 }
@@ -119,7 +129,7 @@ pub(crate) async fn replay<T: ReplayTarget + Send>(
     target: &mut T,
 ) -> bool {
     let error =
-        |id, e: ServiceError| vec![encode_frame(&ServerFrame::Error { id, error: e.to_body() })];
+        |id, e: ServiceError| vec![encode_event(&ServerFrame::Error { id, error: e.to_body() })];
     let plan = match services.resume_plan(who, &req).await {
         Ok(p) => p,
         Err(e) => return target.write(error(id, e)).await,
@@ -130,7 +140,7 @@ pub(crate) async fn replay<T: ReplayTarget + Send>(
         if item.new {
             match services.get_conversation(who, &item.conversation_id).await {
                 Ok(conversation) => {
-                    let frame = encode_frame(&ServerFrame::Conversation { conversation });
+                    let frame = encode_event(&ServerFrame::Conversation { conversation });
                     if !target.write(vec![frame]).await {
                         return false;
                     }
@@ -162,7 +172,7 @@ pub(crate) async fn replay<T: ReplayTarget + Send>(
             let mut frames = Vec::with_capacity(page.messages.len());
             for m in page.messages {
                 target.note_sent(&m.conversation_id, m.seq);
-                frames.push(encode_frame(&ServerFrame::Message { message: m }));
+                frames.push(encode_event(&ServerFrame::Message { message: m }));
             }
             if !target.write(frames).await {
                 return false;
@@ -193,7 +203,7 @@ pub(crate) async fn replay<T: ReplayTarget + Send>(
     }
     for c in known {
         let Ok(frames) = services.receipts(who, &c).await else { continue };
-        if !target.write(frames.iter().map(encode_frame).collect()).await {
+        if !target.write(frames.iter().map(encode_event).collect()).await {
             return false;
         }
     }
@@ -203,5 +213,5 @@ pub(crate) async fn replay<T: ReplayTarget + Send>(
         unavailable: plan.unavailable,
         cursor: plan.cursor,
     };
-    target.write(vec![encode_frame(&resumed)]).await
+    target.write(vec![encode_event(&resumed)]).await
 }

@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chinwag_broker::EncodedEvent;
 use chinwag_proto::close::{self, CloseCode};
 use chinwag_proto::commands::Authenticate;
 use chinwag_proto::error::ErrorCode;
@@ -30,7 +31,7 @@ use crate::error::ServiceError;
 use crate::node::Node;
 use crate::rate::TokenBucket;
 use crate::replay::{Framing, Written};
-use crate::wire::encode_frame;
+use crate::wire::{ws_encode, ws_frame};
 
 /// Frames gathered for one socket write before taking more from the queue stops.
 const WRITE_BATCH: usize = 256;
@@ -394,12 +395,12 @@ where
     /// Write what was queued, and anything queued meanwhile, in one write: without the
     /// messages this device already has (a resume replay may have sent them).
     async fn write_live(&mut self, queued: VecDeque<Outbound>) -> Flow {
-        let frames = self.written.fresh(queued, &self.rx, Framing::Whole, WRITE_BATCH);
+        let frames = self.written.fresh(queued, &self.rx, Framing::WebSocket, WRITE_BATCH);
         self.write_frames(frames).await
     }
 
     async fn write(&mut self, frame: ServerFrame) -> Flow {
-        self.write_frames(vec![encode_frame(&frame)]).await
+        self.write_frames(vec![ws_encode(&frame)]).await
     }
 
     async fn write_frames(&mut self, frames: Vec<Bytes>) -> Flow {
@@ -466,7 +467,8 @@ impl<S> crate::replay::ReplayTarget for WsReplay<'_, S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    async fn write(&mut self, frames: Vec<Bytes>) -> bool {
+    async fn write(&mut self, events: Vec<EncodedEvent>) -> bool {
+        let frames = events.iter().map(|e| ws_frame(e.bytes())).collect();
         self.flow = self.session.write_frames(frames).await;
         matches!(self.flow, Flow::Continue)
     }

@@ -17,6 +17,7 @@ pub fn accept_key(sec_websocket_key: &[u8]) -> String {
 }
 
 /// Whether `key` is what §4.1 requires: the base64 encoding of 16 bytes.
+#[cfg(any(feature = "axum", test))]
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
     // 16 bytes encode to 24 characters; checking the length first bounds the decoding work.
     key.len() == 24 && STANDARD.decode(key).is_ok_and(|raw| raw.len() == 16)

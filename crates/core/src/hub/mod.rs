@@ -253,7 +253,7 @@ impl EventReceiver for Hub {
                     EventKind::Left(c) => self.leave(tenant, user, c),
                     _ => {}
                 }
-                let out = Outbound { frame: event.frame.clone(), events: None };
+                let out = Outbound { payload: event.payload.bytes().clone(), events: None };
                 self.push_to_user(&(tenant.clone(), user.clone()), &out);
             }
         }
@@ -266,10 +266,16 @@ pub(crate) mod tests {
     use super::*;
     use crate::device_queue::{DeviceReceiver, device_queue};
     use bytes::Bytes;
+    use chinwag_broker::EncodedEvent;
     use chinwag_proto::ids::Seq;
 
     pub(crate) fn ev(topic: Topic, kind: EventKind, b: &'static [u8]) -> Event {
-        Event { topic, kind, skip_user: None, frame: Bytes::from_static(b) }
+        Event {
+            topic,
+            kind,
+            skip_user: None,
+            payload: EncodedEvent::from_json(Bytes::from_static(b)),
+        }
     }
 
     /// Everything queued for a device, as (bytes, message seqs) per entry.
@@ -279,7 +285,7 @@ pub(crate) mod tests {
             .into_iter()
             .map(|o| {
                 let seqs = o.events.map_or(vec![], |e| e.frames.iter().map(|f| f.1).collect());
-                (o.frame.to_vec(), seqs)
+                (o.payload.to_vec(), seqs)
             })
             .collect()
     }

@@ -38,19 +38,19 @@ pub const WINDOW_SEAL_BYTES: usize = 256 * 1024;
 pub(super) struct Window {
     /// Full buffers, in order, delivered before `bytes`.
     sealed: Vec<Outbound>,
-    /// Frames appended since the last delivery, concatenated.
+    /// Encoded events appended since the last delivery, concatenated.
     bytes: BytesMut,
-    /// Per frame in `bytes`: end offset and message seq (0 for other events).
+    /// Per event in `bytes`: end offset and message seq (0 for other events).
     frames: Vec<(u32, Seq)>,
 }
 
 impl Window {
     fn append(&mut self, conversation: &ConversationId, event: &Event, seal_bytes: usize) {
-        if !self.bytes.is_empty() && self.bytes.len() + event.frame.len() > seal_bytes {
+        if !self.bytes.is_empty() && self.bytes.len() + event.payload.len() > seal_bytes {
             let sealed = self.take_current(conversation);
             self.sealed.extend(sealed);
         }
-        self.bytes.extend_from_slice(&event.frame);
+        self.bytes.extend_from_slice(event.payload.bytes());
         self.frames.push((self.bytes.len() as u32, seq_of(event)));
     }
 
@@ -60,7 +60,7 @@ impl Window {
         }
         let frames = std::mem::take(&mut self.frames).into_boxed_slice();
         Some(Outbound {
-            frame: self.bytes.split().freeze(),
+            payload: self.bytes.split().freeze(),
             events: Some(Arc::new(ConversationFrames::new(conversation.clone(), frames))),
         })
     }
@@ -85,10 +85,10 @@ fn seq_of(event: &Event) -> Seq {
 impl Hub {
     pub(super) fn conversation_event(&self, ckey: ConvKey, event: &Event) {
         let single = |event: &Event| Outbound {
-            frame: event.frame.clone(),
+            payload: event.payload.bytes().clone(),
             events: Some(Arc::new(ConversationFrames::new(
                 ckey.1.clone(),
-                Box::new([(event.frame.len() as u32, seq_of(event))]),
+                Box::new([(event.payload.len() as u32, seq_of(event))]),
             ))),
         };
         let runtime = match &self.runtime {
@@ -183,7 +183,7 @@ mod tests {
         static BIG: [u8; WINDOW_SEAL_BYTES / 2 + 1] = [b'x'; WINDOW_SEAL_BYTES / 2 + 1];
         for seq in 5..=7 {
             hub.receive(&Event {
-                frame: Bytes::from_static(&BIG),
+                payload: chinwag_broker::EncodedEvent::from_json(Bytes::from_static(&BIG)),
                 ..ev(c(), EventKind::Message { seq }, b"")
             });
         }

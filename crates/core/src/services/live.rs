@@ -14,7 +14,7 @@ use chinwag_store::{Draft, DraftSave, Receipt, Watermarks};
 use super::Services;
 use crate::auth::Principal;
 use crate::error::{ServiceError, ServiceResult};
-use crate::wire::encode_frame;
+use crate::wire::encode_event;
 
 /// Users one presence query may ask about.
 const MAX_PRESENCE_QUERY: usize = 200;
@@ -115,7 +115,7 @@ impl Services {
             topic: Topic::Conversation(change.tenant, change.conversation),
             kind: EventKind::Other,
             skip_user: Some(change.user),
-            frame: encode_frame(&frame),
+            payload: encode_event(&frame),
         });
     }
 
@@ -237,7 +237,7 @@ impl Services {
         };
         let frame =
             ServerFrame::Presence(UserPresence { user_id: user.clone(), online, last_seen });
-        let bytes = encode_frame(&frame);
+        let payload = encode_event(&frame);
         let others = match conversations {
             Some(ids) if ids.len() <= ROSTER_PRESENCE_MAX => {
                 let mut others = std::collections::BTreeSet::new();
@@ -255,7 +255,7 @@ impl Services {
                 topic: Topic::User(tenant.clone(), other),
                 kind: EventKind::Other,
                 skip_user: None,
-                frame: bytes.clone(),
+                payload: payload.clone(),
             });
         }
         Ok(())

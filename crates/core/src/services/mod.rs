@@ -27,7 +27,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::rate::UserRateLimiter;
 use crate::typing::Typing;
-use crate::wire::encode_frame;
+use crate::wire::encode_event;
 
 pub use chinwag_store::{Amended, Appended, Change, Receipt};
 pub use conversations::to_conversation;
@@ -186,6 +186,6 @@ impl Services {
     }
 
     fn publish(&self, topic: Topic, kind: EventKind, frame: &ServerFrame) {
-        self.broker.publish(Event { topic, kind, skip_user: None, frame: encode_frame(frame) });
+        self.broker.publish(Event { topic, kind, skip_user: None, payload: encode_event(frame) });
     }
 }
