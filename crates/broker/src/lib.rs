@@ -12,19 +12,23 @@
 //!   and G4 recovery from the store covers what it drops. Within one topic, events from one
 //!   publisher arrive in publish order.
 //! - [`MemoryBroker`]: the single-node default: `publish` calls the local receiver directly.
+//! - [`redis::RedisBroker`]: several nodes over Redis pub/sub.
 //! - [`wire`]: the envelope format and its errors.
 //! - [`presence`]: who is online, by leases; the [`presence::Presence`] contract and its
 //!   in-memory implementation.
 
 #![warn(missing_docs)]
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use chinwag_proto::ids::{ConversationId, Seq, TenantId, UserId};
 use parking_lot::RwLock;
 
 pub mod presence;
+pub mod redis;
 pub mod wire;
 
 pub use wire::WireError;
@@ -53,6 +57,10 @@ pub enum EventKind {
     Left(ConversationId),
     /// Anything else: delivered as is.
     Other,
+    /// Events of this topic may have been dropped between nodes (a publisher lost its
+    /// connection to the broker): devices that need the topic must catch up from the store.
+    /// Its payload is empty; the hub does not forward it.
+    Resync,
 }
 
 /// A server frame serialized once: its compact JSON (one line: no raw line breaks), shared by
@@ -125,6 +133,17 @@ pub trait Broker: Send + Sync + 'static {
     fn subscribe(&self, _topic: &Topic) {}
     /// This node's last local device that needed `topic` is gone.
     fn unsubscribe(&self, _topic: &Topic) {}
+    /// Resolves once every [`Broker::subscribe`] called before it is in effect (or the broker
+    /// is disconnected, in which case [`EventReceiver::lost`] follows its return): a device
+    /// reads the store after this, so nothing published meanwhile falls between the two.
+    fn subscribed(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(std::future::ready(()))
+    }
+    /// Whether events of one topic from different nodes can arrive out of order (then the hub
+    /// puts a conversation's messages back in `seq` order).
+    fn may_reorder(&self) -> bool {
+        false
+    }
     /// Whether events from other nodes arrive now (`false` while a network broker is
     /// disconnected; the node then reports itself not ready).
     fn healthy(&self) -> bool {
@@ -136,7 +155,8 @@ pub trait Broker: Send + Sync + 'static {
 #[derive(Default)]
 pub struct MemoryBroker {
     // RwLock rather than OnceLock so that tests can re-attach; the write lock is taken once.
-    receiver: RwLock<Option<Arc<dyn EventReceiver>>>,
+    // Weak: the hub holds the broker (to subscribe), and the node holds the hub.
+    receiver: RwLock<Option<Weak<dyn EventReceiver>>>,
 }
 
 impl MemoryBroker {
@@ -148,11 +168,11 @@ impl MemoryBroker {
 
 impl Broker for MemoryBroker {
     fn attach(&self, receiver: Arc<dyn EventReceiver>) {
-        *self.receiver.write() = Some(receiver);
+        *self.receiver.write() = Some(Arc::downgrade(&receiver));
     }
 
     fn publish(&self, event: Event) {
-        let receiver = self.receiver.read().clone();
+        let receiver = self.receiver.read().as_ref().and_then(Weak::upgrade);
         if let Some(r) = receiver {
             r.receive(&event);
         }

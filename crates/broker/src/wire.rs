@@ -7,7 +7,7 @@
 //! ```text
 //! u8 version (1) · u64 origin node · u8 topic (0 conversation, 1 user) · str tenant · str id
 //! · u8 kind (0 message + u64 seq, 1 joined + str conversation, 2 left + str conversation,
-//!   3 other) · u8 skip (0, or 1 + str user) · payload (the rest)
+//!   3 other, 4 resync) · u8 skip (0, or 1 + str user) · payload (the rest)
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -75,6 +75,7 @@ impl Event {
                 put_str(&mut b, c.as_str())?;
             }
             EventKind::Other => b.put_u8(3),
+            EventKind::Resync => b.put_u8(4),
         }
         match &self.skip_user {
             None => b.put_u8(0),
@@ -105,6 +106,7 @@ impl Event {
             1 => EventKind::Joined(ConversationId::new(r.str()?)),
             2 => EventKind::Left(ConversationId::new(r.str()?)),
             3 => EventKind::Other,
+            4 => EventKind::Resync,
             tag => return Err(WireError::Tag { what: "kind", tag }),
         };
         let skip_user = match r.u8()? {
@@ -183,6 +185,12 @@ mod tests {
                 payload: EncodedEvent::default(),
             },
             Event { topic: c(), kind: EventKind::Other, skip_user: Some("ann".into()), payload },
+            Event {
+                topic: c(),
+                kind: EventKind::Resync,
+                skip_user: None,
+                payload: EncodedEvent::default(),
+            },
         ]
     }
 
