@@ -28,6 +28,7 @@ pub struct Config {
     /// Mark session cookies `Secure` (default false; set it behind TLS).
     pub secure_cookies: bool,
     pub store: StoreConfig,
+    pub broker: BrokerConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
 }
@@ -71,6 +72,26 @@ impl Default for StoreConfig {
     }
 }
 
+/// `[broker]`: how events reach the other nodes. Without `url`, the in-memory broker (one
+/// node); with a `redis://` URL, Redis pub/sub between every node that uses the same Redis and
+/// prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`) to use Redis; empty (the
+    /// default) for one node.
+    pub url: String,
+    /// Put in front of every channel name (default `chinwag:`), so that several installations
+    /// can share one Redis.
+    pub prefix: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self { url: String::new(), prefix: "chinwag:".into() }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -81,6 +102,7 @@ impl Default for Config {
             enable_echo: false,
             secure_cookies: false,
             store: StoreConfig::default(),
+            broker: BrokerConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
         }
@@ -137,6 +159,15 @@ impl Config {
             bail!(
                 "invalid configuration: store.url must start with postgres:// or postgresql:// \
                  (or be empty for the embedded SQLite database)"
+            );
+        }
+        if !self.broker.url.is_empty()
+            && !self.broker.url.starts_with("redis://")
+            && !self.broker.url.starts_with("rediss://")
+        {
+            bail!(
+                "invalid configuration: broker.url must start with redis:// or rediss:// \
+                 (or be empty for one node)"
             );
         }
         if !self.store.schema.is_empty() && self.store.url.is_empty() {
@@ -278,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn the_store_url_picks_postgres_and_anything_else_is_refused() {
+    fn the_store_and_broker_urls_pick_postgres_and_redis_and_anything_else_is_refused() {
         figment::Jail::expect_with(|jail| {
             let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.postgres_url(), None, "SQLite unless a URL is set");
@@ -291,6 +322,13 @@ mod tests {
             let e = Config::load(None, &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("store.url must start with postgres://"), "{e}");
             jail.set_env("CHINWAG_STORE__URL", "");
+            jail.set_env("CHINWAG_BROKER__URL", "redis://cache.internal:6379");
+            let c = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.broker.url, "redis://cache.internal:6379");
+            jail.set_env("CHINWAG_BROKER__URL", "nats://cache.internal");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("broker.url must start with redis://"), "{e}");
+            jail.set_env("CHINWAG_BROKER__URL", "");
             jail.set_env("CHINWAG_STORE__SCHEMA", "chat");
             let e = Config::load(None, &Overrides::default()).unwrap_err();
             assert!(e.to_string().contains("store.schema applies to PostgreSQL only"), "{e}");

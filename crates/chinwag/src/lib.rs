@@ -4,8 +4,8 @@
 //! # Layout
 //! - [`config`]: the typed configuration (file, environment, flags) and its validation.
 //! - [`demo`]: demo users and conversations for `serve --demo`.
-//! - [`build`] and [`run`]: pick the backends (embedded SQLite or PostgreSQL, in-memory broker
-//!   and presence), wire a node, serve it on a listener the caller bound, and shut down in order
+//! - [`build`] and [`run`]: pick the backends (embedded SQLite or PostgreSQL, the in-memory or
+//!   Redis broker, in-memory presence), wire a node, serve it on a listener the caller bound, and shut down in order
 //!   (sessions, then store).
 //!
 //! Only this crate picks backends.
@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chinwag_api::{ApiOptions, AppState};
 use chinwag_broker::presence::{MemoryPresence, NodeEpoch, Presence};
+use chinwag_broker::redis::{RedisBroker, RedisOptions};
 use chinwag_broker::{Broker, MemoryBroker};
 use chinwag_core::Node;
 use chinwag_core::auth::{AuthConfig, Authenticator};
@@ -32,11 +33,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// A wired node and the store it must close on the way out.
+/// A wired node and the backends it must close on the way out.
 #[derive(Debug)]
 pub struct Backends {
     pub node: Node,
     pub store: StoreBackend,
+    /// The Redis broker, when one is configured.
+    pub redis: Option<RedisBroker>,
 }
 
 /// The store this node opened, kept to close it last.
@@ -70,7 +73,21 @@ pub async fn build(config: &Config) -> anyhow::Result<Backends> {
     let epoch =
         NodeEpoch { node: rand::random(), epoch: chinwag_proto::clock::now_millis() as u64 };
     let metrics = Arc::new(Metrics::with_node(&epoch));
-    let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
+    let redis = match config.broker.url.as_str() {
+        "" => None,
+        url => {
+            let options =
+                RedisOptions { prefix: config.broker.prefix.clone(), ..RedisOptions::default() };
+            let broker = RedisBroker::connect(url, epoch.node, options)
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting the Redis broker: {e}"))?;
+            Some(broker)
+        }
+    };
+    let broker: Arc<dyn Broker> = match &redis {
+        Some(r) => Arc::new(r.clone()),
+        None => Arc::new(MemoryBroker::new()),
+    };
     let sink = Arc::new(CommitPublisher::new(broker.clone(), metrics.clone()));
     let (store, token_secret) = match config.postgres_url() {
         Some(url) => {
@@ -118,7 +135,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Backends> {
     let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
     let node =
         Node::new(epoch, store.shared(), broker, presence, auth, config.limits.clone(), metrics);
-    Ok(Backends { node, store })
+    Ok(Backends { node, store, redis })
 }
 
 /// Serve `backends` on `listener` until `shutdown` fires; then close sessions with
@@ -140,6 +157,9 @@ pub async fn run(
         .await
         .context("serving")?;
     backends.store.close().await;
+    if let Some(redis) = &backends.redis {
+        redis.close().await;
+    }
     tracing::info!("chinwag stopped");
     Ok(())
 }

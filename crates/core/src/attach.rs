@@ -87,6 +87,9 @@ impl AttachedDevice {
             }
         };
         services.hub.join_many(&p.tenant, &p.user, &ids);
+        // Before anything reads the store for this device (its resume replay): every topic it
+        // needs is subscribed, so nothing published meanwhile falls between the two.
+        services.broker.subscribed().await;
         if services.presence.connect(&p.tenant, &p.user, id, services.presence_ttl()) {
             // A failure (storage down) only costs co-members the event, so it is logged.
             let online = services.presence_changed_in(&p.tenant, &p.user, true, Some(&ids)).await;

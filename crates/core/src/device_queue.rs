@@ -96,6 +96,9 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Set on overflow or discard; the queue then takes nothing more.
     slow: AtomicBool,
+    /// Set with `slow` when the device must catch up from the store because events meant for
+    /// it may have been lost between nodes (not because it read too slowly).
+    resync: AtomicBool,
     /// Wakes the session when the queue goes from empty to non-empty, or the device turns slow.
     /// The queue has one consumer, so a waker slot does (cheaper than a `Notify`'s waiter list).
     ready: AtomicWaker,
@@ -167,6 +170,15 @@ impl DeviceSender {
 
     pub fn is_slow(&self) -> bool {
         self.shared.slow.load(Ordering::Relaxed)
+    }
+
+    /// Events meant for this device may have been lost between nodes: end its session as a
+    /// slow one is ended (its queue is dropped, it resumes from the store, G4), but with the
+    /// reason `resync`, so that it is told to come back after a spread delay rather than at
+    /// once and the close is not counted as an overflow.
+    pub fn resync(&self) {
+        self.shared.resync.store(true, Ordering::Relaxed);
+        self.mark_slow();
     }
 
     /// Same queue?
@@ -246,6 +258,11 @@ impl DeviceReceiver {
         let mut q = self.shared.queue.lock();
         q.entries = VecDeque::new();
         q.bytes = 0;
+    }
+
+    /// Whether the device was ended by [`DeviceSender::resync`] rather than by overflowing.
+    pub fn must_resync(&self) -> bool {
+        self.shared.resync.load(Ordering::Relaxed)
     }
 
     pub fn queued_bytes(&self) -> usize {

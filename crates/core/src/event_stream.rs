@@ -102,19 +102,11 @@ async fn stream(
             _ = node.shutdown.cancelled() => {
                 return Some((close::SERVICE_RESTART, restart_advice()));
             }
-            _ = slow.wait() => {
-                services.metrics.queue_overflows.inc();
-                rx.discard();
-                return Some((close::SLOW_CONSUMER, String::new()));
-            }
+            _ = slow.wait() => return Some(ended_slow(&services, rx)),
             _ = &mut expiry => return Some((close::TOKEN_EXPIRED, String::new())),
             _ = out.tx.closed() => return None,
             queued = rx.recv_all() => {
-                let Some(queued) = queued else {
-                    services.metrics.queue_overflows.inc();
-                    rx.discard();
-                    return Some((close::SLOW_CONSUMER, String::new()));
-                };
+                let Some(queued) = queued else { return Some(ended_slow(&services, rx)) };
                 // One SSE event per encoded event: a fan-out window's entry is split by its
                 // layout.
                 let events = out.written.fresh(queued, rx, Framing::PerEvent, CHUNK_FRAMES);
@@ -132,6 +124,20 @@ async fn stream(
             }
         }
     }
+}
+
+/// The close for a device whose queue was ended: a slow consumer, or one that must catch up
+/// from the store (events for it may have been lost between nodes).
+fn ended_slow(
+    services: &crate::services::Services,
+    rx: &mut DeviceReceiver,
+) -> (CloseCode, String) {
+    rx.discard();
+    if rx.must_resync() {
+        return (close::SERVICE_RESTART, restart_advice());
+    }
+    services.metrics.queue_overflows.inc();
+    (close::SLOW_CONSUMER, String::new())
 }
 
 /// The stream's writing end.

@@ -49,6 +49,7 @@ impl Node {
             limits.outbound_queue_bytes,
             metrics.clone(),
         );
+        hub.use_broker(broker.clone());
         broker.attach(hub.clone());
         let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
         let node = Self {

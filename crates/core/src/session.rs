@@ -449,9 +449,12 @@ where
     }
 
     fn slow_consumer(&mut self) -> Flow {
-        self.device.node().services.metrics.queue_overflows.inc();
         // Free the backlog now: memory stays bounded while the close is attempted.
         self.rx.discard();
+        if self.rx.must_resync() {
+            return Flow::Close(close::SERVICE_RESTART, restart_advice());
+        }
+        self.device.node().services.metrics.queue_overflows.inc();
         Flow::Close(close::SLOW_CONSUMER, String::new())
     }
 }

@@ -39,6 +39,7 @@ pub use rest::{
     Auth, Reply, create_conversation, full_history, get_json, messages_page, mint_token, register,
 };
 pub use server::{API_KEY, TOKEN_SECRET, TestServer, high_request_limits};
+pub use server::{REDIS_URL_VAR, cluster_available, redis_url};
 
 /// Default wait for anything a test expects to happen.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -18,6 +18,24 @@ pub const TOKEN_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// The API key of the default tenant on test servers.
 pub const API_KEY: &str = "test-api-key-0123456789";
 
+/// The variable naming the Redis server tests use (`.ci/run` sets it to the local one).
+pub const REDIS_URL_VAR: &str = "TEST_CHINWAG_REDIS_URL";
+
+/// The test Redis server's URL, if [`REDIS_URL_VAR`] is set.
+pub fn redis_url() -> Option<String> {
+    std::env::var(REDIS_URL_VAR).ok().filter(|u| !u.is_empty())
+}
+
+/// Whether cluster tests (PostgreSQL and Redis) run here; says so on stderr when they do not.
+pub fn cluster_available() -> bool {
+    let pg = chinwag_store::conformance::postgres::available();
+    let redis = redis_url().is_some();
+    if !redis {
+        eprintln!("{REDIS_URL_VAR} is not set: cluster tests not run");
+    }
+    pg && redis
+}
+
 /// A [`TestServer::start_with`] tweak for load: request limits (per connection and per user) far
 /// above anything a test sends.
 pub fn high_request_limits(config: &mut Config) {
@@ -72,6 +90,18 @@ impl TestServer {
         config.store.schema = schema.name.clone();
         config.store.pool_size = 8;
         config.auth.token_secret = String::new();
+        config
+    }
+
+    /// A configuration for one node of a cluster: `schema` on the test PostgreSQL server, and
+    /// the test Redis (`TEST_CHINWAG_REDIS_URL`) with channel `prefix`.
+    ///
+    /// # Panics
+    /// If `TEST_CHINWAG_REDIS_URL` is not set: check [`cluster_available`] first.
+    pub fn cluster_config(data_dir: &std::path::Path, schema: &TestSchema, prefix: &str) -> Config {
+        let mut config = Self::postgres_config(data_dir, schema);
+        config.broker.url = redis_url().unwrap_or_else(|| panic!("{REDIS_URL_VAR} is not set"));
+        config.broker.prefix = prefix.to_owned();
         config
     }
 

@@ -20,6 +20,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Readine
         return Err(ApiError::new(chinwag_proto::error::ErrorCode::Unavailable, "draining"));
     }
     state.node.services.check_store().await?;
+    if !state.node.services.broker_healthy() {
+        return Err(ApiError::new(
+            chinwag_proto::error::ErrorCode::Unavailable,
+            "the broker is not connected: events from other nodes do not arrive",
+        ));
+    }
     let identity = &state.node.identity;
     Ok(Json(Readiness { status: "ready".into(), node: identity.node_id(), epoch: identity.epoch }))
 }

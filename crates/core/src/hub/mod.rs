@@ -15,11 +15,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use chinwag_broker::{Event, EventKind, EventReceiver, Topic};
+use chinwag_broker::{Broker, Event, EventKind, EventReceiver, Topic};
 use chinwag_proto::ids::{ConversationId, DeviceId, TenantId, UserId};
 use parking_lot::{Mutex, RwLock};
 use tokio::runtime::Handle;
@@ -27,7 +27,9 @@ use tokio::runtime::Handle;
 use crate::device_queue::{DeviceSender, Outbound};
 use crate::metrics::Metrics;
 
+mod order;
 mod windows;
+use order::Sequencer;
 pub use windows::WINDOW_SEAL_BYTES;
 use windows::Window;
 
@@ -71,6 +73,12 @@ pub struct Hub {
     next_device: AtomicU64,
     max_per_user: usize,
     metrics: Arc<Metrics>,
+    /// The broker, told which topics this node's devices need; set once by the node.
+    broker: OnceLock<Arc<dyn Broker>>,
+    /// Whether the broker may reorder a conversation's messages from different nodes; then
+    /// each goes through its conversation's sequencer (`order.rs`).
+    ordered: AtomicBool,
+    sequencers: Box<[Mutex<HashMap<ConvKey, Sequencer>>]>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -101,7 +109,31 @@ impl Hub {
             next_device: AtomicU64::new(1),
             max_per_user,
             metrics,
+            broker: OnceLock::new(),
+            ordered: AtomicBool::new(false),
+            sequencers: (0..SHARDS).map(|_| Mutex::default()).collect(),
         })
+    }
+
+    /// Tell `broker` which topics this node's devices need from now on (subscribe on a
+    /// conversation's first local member and a user's first local device, unsubscribe after the
+    /// last), and put messages back in order if it may reorder them. Called once, before the
+    /// first device registers.
+    pub fn use_broker(&self, broker: Arc<dyn Broker>) {
+        self.ordered.store(broker.may_reorder(), Ordering::Relaxed);
+        let _ = self.broker.set(broker);
+    }
+
+    fn subscribe(&self, topic: Topic) {
+        if let Some(b) = self.broker.get() {
+            b.subscribe(&topic);
+        }
+    }
+
+    fn unsubscribe(&self, topic: Topic) {
+        if let Some(b) = self.broker.get() {
+            b.unsubscribe(&topic);
+        }
     }
 
     fn shard<K: Hash>(&self, key: &K) -> usize {
@@ -118,7 +150,12 @@ impl Hub {
     ) -> Result<(DeviceId, bool), RegisterError> {
         let key = (tenant.clone(), user.clone());
         let mut users = self.users[self.shard(&key)].lock();
-        let entry = users.entry(key).or_default();
+        let entry = users.entry(key).or_insert_with(|| {
+            // Under the shard lock, as the unsubscribe after the last device is: the broker
+            // sees a user's subscribe and unsubscribe in the order they happened.
+            self.subscribe(Topic::User(tenant.clone(), user.clone()));
+            UserEntry::default()
+        });
         if entry.devices.len() >= self.max_per_user {
             return Err(RegisterError::TooManyConnections);
         }
@@ -142,6 +179,7 @@ impl Hub {
                 self.metrics.connections.dec();
             }
             if entry.devices.is_empty() {
+                self.unsubscribe(Topic::User(tenant.clone(), user.clone()));
                 users.remove(&key).map(|e| e.conversations)
             } else {
                 None
@@ -173,7 +211,10 @@ impl Hub {
         for c in added {
             let ckey = (tenant.clone(), c);
             let mut shard = self.conversations[self.shard(&ckey)].write();
-            let list = shard.entry(ckey).or_insert_with(|| Arc::from(Vec::new()));
+            let list = shard.entry(ckey).or_insert_with_key(|(t, c)| {
+                self.subscribe(Topic::Conversation(t.clone(), c.clone()));
+                Arc::from(Vec::new())
+            });
             if !list.contains(&key) {
                 let mut v = list.to_vec();
                 v.push(key.clone());
@@ -201,13 +242,35 @@ impl Hub {
     }
 
     fn index_remove(&self, ckey: &ConvKey, user: &UserKey) {
-        let mut shard = self.conversations[self.shard(ckey)].write();
-        if let Some(list) = shard.get_mut(ckey) {
+        let emptied = {
+            let mut shard = self.conversations[self.shard(ckey)].write();
+            let Some(list) = shard.get_mut(ckey) else { return };
             let v: Vec<UserKey> = list.iter().filter(|k| *k != user).cloned().collect();
             if v.is_empty() {
                 shard.remove(ckey);
+                self.unsubscribe(Topic::Conversation(ckey.0.clone(), ckey.1.clone()));
+                true
             } else {
                 *list = Arc::from(v);
+                false
+            }
+        };
+        if emptied {
+            // After the index lock is released: delivery takes the sequencer lock first.
+            self.sequencers[self.shard(ckey)].lock().remove(ckey);
+        }
+    }
+
+    /// Whether any local device needs this conversation's events.
+    fn has_members(&self, ckey: &ConvKey) -> bool {
+        self.conversations[self.shard(ckey)].read().contains_key(ckey)
+    }
+
+    /// End every local device of `user`: it catches up from the store.
+    fn resync_user(&self, key: &UserKey) {
+        if let Some(entry) = self.users[self.shard(key)].lock().get(key) {
+            for (_, device) in &entry.devices {
+                device.resync();
             }
         }
     }
@@ -243,9 +306,18 @@ impl Hub {
 impl EventReceiver for Hub {
     fn receive(&self, event: &Event) {
         let started = Instant::now();
+        if event.kind == EventKind::Resync {
+            return self.resync_topic(&event.topic);
+        }
         match &event.topic {
             Topic::Conversation(tenant, conversation) => {
-                self.conversation_event((tenant.clone(), conversation.clone()), event);
+                let ckey = (tenant.clone(), conversation.clone());
+                match event.kind {
+                    EventKind::Message { seq } if self.ordered.load(Ordering::Relaxed) => {
+                        self.in_order(ckey, seq, event);
+                    }
+                    _ => self.conversation_event(ckey, event),
+                }
             }
             Topic::User(tenant, user) => {
                 match &event.kind {
@@ -258,6 +330,39 @@ impl EventReceiver for Hub {
             }
         }
         self.metrics.fanout_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The broker may have dropped events from other nodes: every local device catches up from
+    /// the store.
+    fn lost(&self) {
+        for shard in self.users.iter() {
+            for entry in shard.lock().values() {
+                for (_, device) in &entry.devices {
+                    device.resync();
+                }
+            }
+        }
+        for shard in self.sequencers.iter() {
+            shard.lock().clear();
+        }
+    }
+}
+
+impl Hub {
+    /// Events of `topic` may have been lost between nodes: the local devices that need it
+    /// catch up from the store.
+    fn resync_topic(&self, topic: &Topic) {
+        match topic {
+            Topic::Conversation(tenant, conversation) => {
+                let ckey = (tenant.clone(), conversation.clone());
+                let members = self.conversations[self.shard(&ckey)].read().get(&ckey).cloned();
+                for user in members.iter().flat_map(|m| m.iter()) {
+                    self.resync_user(user);
+                }
+                self.sequencers[self.shard(&ckey)].lock().remove(&ckey);
+            }
+            Topic::User(tenant, user) => self.resync_user(&(tenant.clone(), user.clone())),
+        }
     }
 }
 

@@ -123,6 +123,11 @@ impl Services {
         Ok(self.store.ping().await?)
     }
 
+    /// Whether events from other nodes reach this one now (always, on one node).
+    pub fn broker_healthy(&self) -> bool {
+        self.broker.healthy()
+    }
+
     /// Number of devices `user` has attached to this node.
     pub fn device_count(&self, tenant: &TenantId, user: &UserId) -> usize {
         self.hub.device_count(tenant, user)

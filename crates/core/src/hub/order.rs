@@ -1,0 +1,219 @@
+//! Putting a conversation's messages back in `seq` order when they come from several nodes.
+//!
+//! One node publishes a conversation's messages in commit order, but two nodes committing to
+//! the same conversation publish independently, and a network broker can hand their events to
+//! a third node in the other order (seq 8 from node b before seq 7 from node a). Devices must
+//! see one order (a session drops a message at or below the highest it wrote, as a replay
+//! seam), so with such a broker every message event goes through its conversation's
+//! sequencer: the next `seq` goes out at once, one further ahead waits up to [`HOLD`] for the
+//! ones before it, and one at or below what was delivered is a duplicate and dropped.
+//!
+//! A message that never comes (the broker dropped it) costs [`HOLD`]: then what waits goes out
+//! with the gap, which the client fills from `history` (`docs/protocol.md`, "Detecting gaps"),
+//! and the publisher's resync notice sends the devices back to the store anyway. Sequencers
+//! exist only for conversations with local members, hold at most [`MAX_HELD`] events each, and
+//! are dropped with the conversation's last local member.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chinwag_broker::Event;
+use chinwag_proto::ids::Seq;
+
+use super::{ConvKey, Hub};
+
+/// How long a message waits for the ones before it.
+pub(super) const HOLD: Duration = Duration::from_millis(100);
+/// Most messages waiting in one conversation; past it they all go out.
+pub(super) const MAX_HELD: usize = 1024;
+
+/// One conversation's order: the highest seq delivered, and what waits for a gap to close.
+#[derive(Default)]
+pub(super) struct Sequencer {
+    last: Seq,
+    held: BTreeMap<Seq, Event>,
+    /// A flush task is scheduled.
+    timer: bool,
+}
+
+/// What [`Sequencer::accept`] decided.
+pub(super) enum Accepted {
+    /// Deliver these, in order.
+    Deliver(Vec<Event>),
+    /// Held; schedule a flush (none was scheduled).
+    HeldStartTimer,
+    /// Held, or dropped as a duplicate: nothing to do now.
+    Nothing,
+}
+
+impl Sequencer {
+    pub(super) fn accept(&mut self, seq: Seq, event: &Event) -> Accepted {
+        if self.last == 0 || seq == self.last + 1 {
+            self.last = seq;
+            let mut out = vec![event.clone()];
+            while let Some(next) = self.held.remove(&(self.last + 1)) {
+                self.last += 1;
+                out.push(next);
+            }
+            return Accepted::Deliver(out);
+        }
+        if seq <= self.last {
+            return Accepted::Nothing;
+        }
+        self.held.insert(seq, event.clone());
+        if self.held.len() > MAX_HELD {
+            return Accepted::Deliver(self.flush());
+        }
+        if self.timer {
+            Accepted::Nothing
+        } else {
+            self.timer = true;
+            Accepted::HeldStartTimer
+        }
+    }
+
+    /// Everything held, in order, gaps and all.
+    pub(super) fn flush(&mut self) -> Vec<Event> {
+        self.timer = false;
+        let held = std::mem::take(&mut self.held);
+        if let Some((&top, _)) = held.last_key_value() {
+            self.last = self.last.max(top);
+        }
+        held.into_values().collect()
+    }
+}
+
+impl Hub {
+    /// A message event through its conversation's sequencer. Delivery happens under the
+    /// sequencer's lock, so that two callers (the broker's task and this node's commit path)
+    /// cannot interleave what they release.
+    pub(super) fn in_order(&self, ckey: ConvKey, seq: Seq, event: &Event) {
+        let shard = self.shard(&ckey);
+        let mut sequencers = self.sequencers[shard].lock();
+        let sequencer = match sequencers.get_mut(&ckey) {
+            Some(s) => s,
+            None if self.has_members(&ckey) => sequencers.entry(ckey.clone()).or_default(),
+            // Nobody here needs it.
+            None => return,
+        };
+        match sequencer.accept(seq, event) {
+            Accepted::Deliver(events) => {
+                for e in &events {
+                    self.conversation_event(ckey.clone(), e);
+                }
+            }
+            Accepted::HeldStartTimer => {
+                let (Some(runtime), Some(hub)) = (&self.runtime, self.this.upgrade()) else {
+                    // No runtime to wait on: deliver now rather than never.
+                    for e in &sequencer.flush() {
+                        self.conversation_event(ckey.clone(), e);
+                    }
+                    return;
+                };
+                runtime.spawn(async move {
+                    tokio::time::sleep(HOLD).await;
+                    hub.flush_held(ckey);
+                });
+            }
+            Accepted::Nothing => {}
+        }
+    }
+
+    fn flush_held(&self, ckey: ConvKey) {
+        let mut sequencers = self.sequencers[self.shard(&ckey)].lock();
+        let Some(sequencer) = sequencers.get_mut(&ckey) else { return };
+        let events = sequencer.flush();
+        if !events.is_empty() {
+            tracing::debug!(conversation = %ckey.1, held = events.len(), "delivered past a gap");
+        }
+        for e in &events {
+            self.conversation_event(ckey.clone(), e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chinwag_broker::{EventKind, EventReceiver, Topic};
+    use chinwag_proto::ids::TenantId;
+
+    use super::*;
+    use crate::device_queue::device_queue;
+    use crate::hub::tests::{drain, ev};
+    use crate::metrics::Metrics;
+
+    /// A broker that says it may reorder, for the hub to sequence.
+    struct Reordering;
+    impl chinwag_broker::Broker for Reordering {
+        fn attach(&self, _: Arc<dyn EventReceiver>) {}
+        fn publish(&self, _: Event) {}
+        fn may_reorder(&self) -> bool {
+            true
+        }
+    }
+
+    fn seqs(got: Vec<(Vec<u8>, Vec<Seq>)>) -> Vec<Seq> {
+        got.into_iter().flat_map(|(_, s)| s).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_from_several_nodes_reach_devices_in_seq_order_once() {
+        let hub = Hub::new(4, Duration::ZERO, 4 << 20, Arc::new(Metrics::new()));
+        hub.use_broker(Arc::new(Reordering));
+        let t = TenantId::from("t");
+        let (a, mut ar) = device_queue(1024, 1 << 20);
+        hub.register(&t, &"a".into(), a).unwrap();
+        hub.join_many(&t, &"a".into(), &["c".into()]);
+        let c = || Topic::Conversation(t.clone(), "c".into());
+        let m = |seq| ev(c(), EventKind::Message { seq }, b"m");
+
+        hub.receive(&m(5));
+        hub.receive(&m(7));
+        hub.receive(&m(8));
+        assert_eq!(seqs(drain(&mut ar)), [5], "7 and 8 wait for 6");
+        hub.receive(&ev(c(), EventKind::Other, b"r"));
+        assert_eq!(drain(&mut ar).len(), 1, "events that are not messages never wait");
+        hub.receive(&m(6));
+        assert_eq!(seqs(drain(&mut ar)), [6, 7, 8], "the gap closed: in order");
+        hub.receive(&m(7));
+        assert!(drain(&mut ar).is_empty(), "a duplicate is dropped");
+
+        // A message that never comes holds the rest for HOLD, then they go out past the gap.
+        hub.receive(&m(10));
+        hub.receive(&m(11));
+        tokio::time::sleep(HOLD / 2).await;
+        assert!(drain(&mut ar).is_empty());
+        tokio::time::sleep(HOLD).await;
+        assert_eq!(seqs(drain(&mut ar)), [10, 11]);
+        hub.receive(&m(9));
+        assert!(drain(&mut ar).is_empty(), "too late: the client fills it from history");
+        hub.receive(&m(12));
+        assert_eq!(seqs(drain(&mut ar)), [12]);
+
+        // A conversation nobody here is in gets no sequencer.
+        hub.receive(&ev(
+            Topic::Conversation(t.clone(), "z".into()),
+            EventKind::Message { seq: 3 },
+            b"m",
+        ));
+        assert!(hub.sequencers.iter().all(|s| !s.lock().contains_key(&(t.clone(), "z".into()))));
+    }
+
+    #[tokio::test]
+    async fn a_lost_broker_connection_or_a_resync_ends_the_devices_that_need_it() {
+        let hub = Hub::new(4, Duration::ZERO, 4 << 20, Arc::new(Metrics::new()));
+        let t = TenantId::from("t");
+        let (a, ar) = device_queue(16, 1 << 20);
+        let (b, br) = device_queue(16, 1 << 20);
+        hub.register(&t, &"a".into(), a).unwrap();
+        hub.register(&t, &"b".into(), b).unwrap();
+        hub.join_many(&t, &"a".into(), &["c".into()]);
+        hub.receive(&ev(Topic::Conversation(t.clone(), "c".into()), EventKind::Resync, b""));
+        assert!(ar.is_slow() && ar.must_resync(), "a member of c must catch up");
+        assert!(!br.is_slow(), "b is not in c");
+        hub.lost();
+        assert!(br.must_resync(), "after a lost connection, every device catches up");
+    }
+}
