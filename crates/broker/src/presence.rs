@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+
 use chinwag_proto::ids::{DeviceId, TenantId, UserId};
 use parking_lot::Mutex;
 
@@ -40,20 +42,30 @@ pub struct Transition {
     pub online: bool,
 }
 
-/// The presence contract. Calls are synchronous and cheap; implementations that talk to a
-/// network service keep a local view and sync in the background.
+/// The presence contract. A user's online state is over every node that shares the
+/// implementation (on one node, that node): `connect` and `disconnect` say whether the user's
+/// state changed anywhere, and each change is reported once. Implementations that talk to a
+/// network service treat it as best effort: when it cannot be reached they log and answer as if
+/// nothing changed, and leases expire by themselves.
+#[async_trait]
 pub trait Presence: Send + Sync + 'static {
-    /// A device connected (or renewed); `true` if its user just came online.
-    fn connect(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) -> bool;
+    /// A device connected; `true` if its user just came online (had no live lease anywhere).
+    async fn connect(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        device: DeviceId,
+        ttl: Duration,
+    ) -> bool;
     /// Extend a device's lease to `ttl` from now; nothing if the device holds none (any more).
+    /// Does not wait (a network implementation sends it in the background).
     fn renew(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration);
-    /// A device disconnected; `true` if its user just went offline.
-    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool;
-    /// Whether any device of the user holds a lease. A lease past its expiry may still count
-    /// until the next [`Presence::expire`] drops it.
-    fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool;
-    /// Drop expired leases; returns the users who went offline because of it.
-    fn expire(&self) -> Vec<Transition>;
+    /// A device disconnected; `true` if its user just went offline (no live lease is left).
+    async fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool;
+    /// Whether any device of the user holds a live lease.
+    async fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool;
+    /// Drop expired leases; returns the users who went offline because of it, each once.
+    async fn expire(&self) -> Vec<Transition>;
 }
 
 /// A user's leases: (device, expiry, the node epoch that granted it). A list, not a map: a user
@@ -92,12 +104,20 @@ impl MemoryPresence {
     }
 }
 
+#[async_trait]
 impl Presence for MemoryPresence {
-    fn connect(&self, tenant: &TenantId, user: &UserId, device: DeviceId, ttl: Duration) -> bool {
+    async fn connect(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        device: DeviceId,
+        ttl: Duration,
+    ) -> bool {
+        let now = Instant::now();
         let mut leases = self.leases.lock();
         let devices = leases.entry((tenant.clone(), user.clone())).or_default();
-        let was_online = !devices.is_empty();
-        let lease = (device, Instant::now() + ttl, self.node);
+        let was_online = devices.iter().any(|l| l.1 > now);
+        let lease = (device, now + ttl, self.node);
         match devices.iter_mut().find(|l| l.0 == device) {
             Some(existing) => *existing = lease,
             None => {
@@ -118,12 +138,14 @@ impl Presence for MemoryPresence {
         }
     }
 
-    fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool {
+    async fn disconnect(&self, tenant: &TenantId, user: &UserId, device: DeviceId) -> bool {
         let mut leases = self.leases.lock();
         let key = (tenant.clone(), user.clone());
         let Some(devices) = leases.get_mut(&key) else { return false };
         let Some(at) = devices.iter().position(|l| l.0 == device) else { return false };
         devices.swap_remove(at);
+        let now = Instant::now();
+        devices.retain(|l| l.1 > now);
         if devices.is_empty() {
             leases.remove(&key);
             true
@@ -132,11 +154,13 @@ impl Presence for MemoryPresence {
         }
     }
 
-    fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool {
-        self.leases.lock().contains_key(&(tenant.clone(), user.clone()))
+    async fn is_online(&self, tenant: &TenantId, user: &UserId) -> bool {
+        let now = Instant::now();
+        let leases = self.leases.lock();
+        leases.get(&(tenant.clone(), user.clone())).is_some_and(|d| d.iter().any(|l| l.1 > now))
     }
 
-    fn expire(&self) -> Vec<Transition> {
+    async fn expire(&self) -> Vec<Transition> {
         self.expire_at(Instant::now())
     }
 }
@@ -145,32 +169,18 @@ impl Presence for MemoryPresence {
 mod tests {
     use super::*;
 
-    #[test]
-    fn online_while_any_lease_lives() {
-        let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
-        let (t, u) = (TenantId::from("t"), UserId::from("u"));
-        let ttl = Duration::from_secs(10);
-        assert!(p.connect(&t, &u, DeviceId(1), ttl), "first device: online");
-        assert!(!p.connect(&t, &u, DeviceId(2), ttl), "second device: already online");
-        assert!(!p.disconnect(&t, &u, DeviceId(1)), "one device left: still online");
-        assert!(p.is_online(&t, &u));
-        assert!(p.disconnect(&t, &u, DeviceId(2)), "last device: offline");
-        assert!(!p.disconnect(&t, &u, DeviceId(2)), "twice is nothing");
-        assert!(!p.is_online(&t, &u));
-    }
-
-    #[test]
-    fn unrenewed_leases_expire() {
+    #[tokio::test]
+    async fn unrenewed_leases_expire_at_the_sweepers_clock() {
         let p = MemoryPresence::new(NodeEpoch { node: 1, epoch: 1 });
         let (t, u, v) = (TenantId::from("t"), UserId::from("u"), UserId::from("v"));
-        p.connect(&t, &u, DeviceId(1), Duration::from_secs(5));
-        p.connect(&t, &v, DeviceId(2), Duration::from_secs(60));
+        p.connect(&t, &u, DeviceId(1), Duration::from_secs(5)).await;
+        p.connect(&t, &v, DeviceId(2), Duration::from_secs(60)).await;
         let later = Instant::now() + Duration::from_secs(6);
         assert_eq!(
             p.expire_at(later),
             [Transition { tenant: t.clone(), user: u.clone(), online: false }]
         );
-        assert!(!p.is_online(&t, &u) && p.is_online(&t, &v));
+        assert!(!p.is_online(&t, &u).await && p.is_online(&t, &v).await);
         p.renew(&t, &v, DeviceId(2), Duration::from_secs(1));
         assert_eq!(p.expire_at(Instant::now() + Duration::from_secs(2)).len(), 1);
     }

@@ -5,7 +5,7 @@
 //! - [`config`]: the typed configuration (file, environment, flags) and its validation.
 //! - [`demo`]: demo users and conversations for `serve --demo`.
 //! - [`build`] and [`run`]: pick the backends (embedded SQLite or PostgreSQL, the in-memory or
-//!   Redis broker, in-memory presence), wire a node, serve it on a listener the caller bound, and shut down in order
+//!   Redis broker and presence), wire a node, serve it on a listener the caller bound, and shut down in order
 //!   (sessions, then store).
 //!
 //! Only this crate picks backends.
@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chinwag_api::{ApiOptions, AppState};
 use chinwag_broker::presence::{MemoryPresence, NodeEpoch, Presence};
+use chinwag_broker::redis::presence::RedisPresence;
 use chinwag_broker::redis::{RedisBroker, RedisOptions};
 use chinwag_broker::{Broker, MemoryBroker};
 use chinwag_core::Node;
@@ -73,15 +74,18 @@ pub async fn build(config: &Config) -> anyhow::Result<Backends> {
     let epoch =
         NodeEpoch { node: rand::random(), epoch: chinwag_proto::clock::now_millis() as u64 };
     let metrics = Arc::new(Metrics::with_node(&epoch));
-    let redis = match config.broker.url.as_str() {
-        "" => None,
+    let (redis, presence): (_, Arc<dyn Presence>) = match config.broker.url.as_str() {
+        "" => (None, Arc::new(MemoryPresence::new(epoch))),
         url => {
             let options =
                 RedisOptions { prefix: config.broker.prefix.clone(), ..RedisOptions::default() };
+            let presence = RedisPresence::connect(url, epoch, &options)
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting presence to Redis: {e}"))?;
             let broker = RedisBroker::connect(url, epoch.node, options)
                 .await
                 .map_err(|e| anyhow::anyhow!("connecting the Redis broker: {e}"))?;
-            Some(broker)
+            (Some(broker), Arc::new(presence))
         }
     };
     let broker: Arc<dyn Broker> = match &redis {
@@ -132,7 +136,6 @@ pub async fn build(config: &Config) -> anyhow::Result<Backends> {
     };
     let auth = Authenticator::new(AuthConfig { token_secret, ..config.auth.clone() })
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new(epoch));
     let node =
         Node::new(epoch, store.shared(), broker, presence, auth, config.limits.clone(), metrics);
     Ok(Backends { node, store, redis })

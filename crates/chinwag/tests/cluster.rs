@@ -315,3 +315,44 @@ async fn a_node_cut_off_redis_is_unready_serves_its_own_devices_and_they_catch_u
     assert_eq!(next_of(&mut bob1, "message").await["message"]["body"], "after the cut");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_crosses_nodes_and_counts_every_device_on_every_node() {
+    if !cluster_available() {
+        return;
+    }
+    let cluster = Cluster::start(3).await;
+    let http = reqwest::Client::new();
+    let ann = register(&http, &cluster.base(0), "ann", "ann-password-1").await;
+    let bob = register(&http, &cluster.base(1), "bob", "bob-password-1").await;
+    create_conversation(
+        &http,
+        &cluster.base(0),
+        &ann,
+        json!({"kind": "direct", "members": ["bob"]}),
+    )
+    .await;
+    let mut bob1 = cluster.connect(1, &bob).await;
+    let query = json!({"type": "presence", "users": ["ann"]});
+    let state = bob1.request(query.clone()).await;
+    assert_eq!(state["users"][0]["online"], false, "{state}");
+
+    let ann0 = cluster.connect(0, &ann).await;
+    let event = next_of(&mut bob1, "presence").await;
+    assert_eq!((event["user_id"].as_str(), event["online"].as_bool()), (Some("ann"), Some(true)));
+    let ann2 = cluster.connect(2, &ann).await;
+    assert_eq!(bob1.request(query.clone()).await["users"][0]["online"], true);
+
+    // One of ann's devices goes: she is still online (on node 2); the last one: offline.
+    drop(ann0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bob1.request(query.clone()).await["users"][0]["online"], true);
+    let quiet = bob1.settle(Duration::from_millis(200)).await;
+    assert!(quiet.iter().all(|f| f["type"] != "presence"), "no offline while on node 2: {quiet:?}");
+    drop(ann2);
+    let event = next_of(&mut bob1, "presence").await;
+    assert_eq!((event["user_id"].as_str(), event["online"].as_bool()), (Some("ann"), Some(false)));
+    assert!(event["last_seen"].as_i64().is_some(), "{event}");
+    assert_eq!(bob1.request(query).await["users"][0]["online"], false);
+    cluster.stop().await;
+}

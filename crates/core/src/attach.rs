@@ -90,7 +90,7 @@ impl AttachedDevice {
         // Before anything reads the store for this device (its resume replay): every topic it
         // needs is subscribed, so nothing published meanwhile falls between the two.
         services.broker.subscribed().await;
-        if services.presence.connect(&p.tenant, &p.user, id, services.presence_ttl()) {
+        if services.presence.connect(&p.tenant, &p.user, id, services.presence_ttl()).await {
             // A failure (storage down) only costs co-members the event, so it is logged.
             let online = services.presence_changed_in(&p.tenant, &p.user, true, Some(&ids)).await;
             if let Err(e) = online {
@@ -157,19 +157,18 @@ impl AttachedDevice {
     /// `last_seen`), waiting for that.
     pub async fn detach(mut self) {
         if self.release() {
-            announce_offline(&self.node, &self.principal).await;
+            give_back_lease(&self.node, &self.principal, self.id).await;
         }
     }
 
-    /// Leave the hub and give the lease back; `true` if the user just went offline.
+    /// Leave the hub; `true` the first time (the lease is then the caller's to give back).
     fn release(&mut self) -> bool {
         if std::mem::replace(&mut self.detached, true) {
             return false;
         }
-        let services = &self.node.services;
         let p = &self.principal;
-        services.hub.unregister(&p.tenant, &p.user, self.id);
-        services.presence.disconnect(&p.tenant, &p.user, self.id)
+        self.node.services.hub.unregister(&p.tenant, &p.user, self.id);
+        true
     }
 }
 
@@ -178,23 +177,28 @@ impl Drop for AttachedDevice {
         if !self.release() {
             return;
         }
-        // Dropped without `detach` (a cancelled or failed transport task): announce from a task
-        // of the node's own, which shutdown waits for.
-        let (node, principal) = (self.node.clone(), self.principal.clone());
+        // Dropped without `detach` (a cancelled or failed transport task): give the lease back
+        // from a task of the node's own, which shutdown waits for.
+        let (node, principal, id) = (self.node.clone(), self.principal.clone(), self.id);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 node.sessions
                     .clone()
-                    .spawn_on(async move { announce_offline(&node, &principal).await }, &rt);
+                    .spawn_on(async move { give_back_lease(&node, &principal, id).await }, &rt);
             }
             Err(_) => {
-                tracing::warn!("a device detached outside the runtime; presence not announced")
+                tracing::warn!("a device detached outside the runtime; its lease will expire")
             }
         }
     }
 }
 
-async fn announce_offline(node: &Node, p: &Principal) {
+/// Give the device's presence lease back, and tell co-members if the user went offline (which
+/// also records `last_seen`).
+async fn give_back_lease(node: &Node, p: &Principal, device: DeviceId) {
+    if !node.services.presence.disconnect(&p.tenant, &p.user, device).await {
+        return;
+    }
     if let Err(e) = node.services.presence_changed(&p.tenant, &p.user, false).await {
         tracing::warn!(error = %e, "could not publish presence");
     }

@@ -82,7 +82,7 @@ async fn sweep(services: Arc<Services>, shutdown: CancellationToken) {
         for change in services.typing.expire() {
             services.publish_typing(change);
         }
-        for gone in services.presence.expire() {
+        for gone in services.presence.expire().await {
             if let Err(e) = services.presence_changed(&gone.tenant, &gone.user, false).await {
                 tracing::warn!(error = %e, "could not publish an expired presence");
             }

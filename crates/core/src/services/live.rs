@@ -196,14 +196,15 @@ impl Services {
         }
         let seen: std::collections::HashMap<UserId, i64> =
             self.store.last_seen(&who.tenant, &asked).await?.into_iter().collect();
-        Ok(asked
-            .into_iter()
-            .map(|u| UserPresence {
-                online: self.presence.is_online(&who.tenant, &u),
+        let mut answers = Vec::with_capacity(asked.len());
+        for u in asked {
+            answers.push(UserPresence {
+                online: self.presence.is_online(&who.tenant, &u).await,
                 last_seen: seen.get(&u).copied(),
                 user_id: u,
-            })
-            .collect())
+            });
+        }
+        Ok(answers)
     }
 
     /// Tell everyone who shares a conversation with `user` that they came online or went

@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Broker, EncodedEvent, Event, EventKind, EventReceiver, Topic};
 
+pub mod presence;
+
 /// How the Redis broker runs. [`Default`] is what `chinwag serve` uses.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
@@ -140,15 +142,7 @@ impl RedisBroker {
     /// Connects to `url` (`redis://host:port/db`) as node `node`, checks that Redis answers,
     /// and starts the publisher and subscriber tasks. Must be called on a tokio runtime.
     pub async fn connect(url: &str, node: u64, options: RedisOptions) -> Result<Self, RedisError> {
-        use redis::IntoConnectionInfo;
-        let info = url.into_connection_info().map_err(|e| RedisError::Url(e.to_string()))?;
-        // `CLIENT LIST` shows each connection's node: lib-name=chinwag lib-ver=VERSION-NODE.
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_lib_name("chinwag", format!("{}-{node:016x}", env!("CARGO_PKG_VERSION")));
-        let client = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(|e| RedisError::Url(e.to_string()))?;
+        let client = client(url, node)?;
         let mut probe = client
             .get_multiplexed_async_connection_with_config(&connection_config(&options))
             .await
@@ -200,6 +194,19 @@ impl RedisBroker {
     }
 }
 
+/// A client for `url` whose connections name node `node` (`CLIENT LIST` shows
+/// `lib-name=chinwag lib-ver=VERSION-NODE` on Redis 7.2 and later).
+pub(crate) fn client(url: &str, node: u64) -> Result<redis::Client, RedisError> {
+    use redis::IntoConnectionInfo;
+    let info = url.into_connection_info().map_err(|e| RedisError::Url(e.to_string()))?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_lib_name("chinwag", format!("{}-{node:016x}", env!("CARGO_PKG_VERSION")));
+    redis::Client::open(info.set_redis_settings(settings))
+        .map_err(|e| RedisError::Url(e.to_string()))
+}
+
 /// `{prefix}c:{len}:{tenant}{conversation}` or `{prefix}u:{len}:{tenant}{user}`.
 fn channel_of(prefix: &str, topic: &Topic) -> Bytes {
     let (tag, tenant, id) = match topic {
@@ -209,7 +216,7 @@ fn channel_of(prefix: &str, topic: &Topic) -> Bytes {
     Bytes::from(format!("{prefix}{tag}:{}:{tenant}{id}", tenant.len()))
 }
 
-fn connection_config(options: &RedisOptions) -> redis::AsyncConnectionConfig {
+pub(crate) fn connection_config(options: &RedisOptions) -> redis::AsyncConnectionConfig {
     redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(options.timeout))
         .set_response_timeout(Some(options.timeout))
