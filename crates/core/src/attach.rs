@@ -16,7 +16,7 @@ use chinwag_proto::PROTOCOL_VERSION;
 use chinwag_proto::close::{self, CloseCode};
 use chinwag_proto::error::ErrorCode;
 use chinwag_proto::frames::{ConnectionLimits, ServerFrame};
-use chinwag_proto::ids::{ConversationId, DeviceId, RequestId};
+use chinwag_proto::ids::{ConversationId, DeviceId, RequestId, Seq};
 
 use crate::auth::Principal;
 use crate::device_queue::{DeviceReceiver, device_queue};
@@ -79,14 +79,17 @@ impl AttachedDevice {
         // From here on, dropping `device` unregisters it.
         let device = Self { node: node.clone(), principal, id, detached: false };
         let p = &device.principal;
-        let ids: Vec<ConversationId> = match services.store.memberships(&p.tenant, &p.user).await {
-            Ok(list) => list.into_iter().map(|(id, _, _)| id).collect(),
-            Err(e) => {
-                let close = close::INTERNAL_ERROR;
-                return Err(Refusal { error: e.into(), close, reason: String::new() });
-            }
-        };
+        let positions: Vec<(ConversationId, Seq)> =
+            match services.store.memberships(&p.tenant, &p.user).await {
+                Ok(list) => list.into_iter().map(|(id, last_seq, _)| (id, last_seq)).collect(),
+                Err(e) => {
+                    let close = close::INTERNAL_ERROR;
+                    return Err(Refusal { error: e.into(), close, reason: String::new() });
+                }
+            };
+        let ids: Vec<ConversationId> = positions.iter().map(|(id, _)| id.clone()).collect();
         services.hub.join_many(&p.tenant, &p.user, &ids);
+        services.hub.expect_after(&p.tenant, &positions);
         // Before anything reads the store for this device (its resume replay): every topic it
         // needs is subscribed, so nothing published meanwhile falls between the two.
         services.broker.subscribed().await;

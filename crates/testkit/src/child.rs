@@ -15,8 +15,24 @@ pub struct ChildServer {
 impl ChildServer {
     /// Start `binary serve` on `data_dir` at a free port and wait until `/readyz` answers.
     pub async fn start(binary: &Path, data_dir: &Path) -> Self {
+        Self::start_env(binary, data_dir, &[]).await
+    }
+
+    /// [`ChildServer::start`] with more environment (`CHINWAG_*` settings), which wins over the
+    /// defaults set here.
+    pub async fn start_env(binary: &Path, data_dir: &Path, env: &[(String, String)]) -> Self {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        Self::start_at(binary, data_dir, env, addr).await
+    }
+
+    /// [`ChildServer::start_env`] on a given address (a node restarted where it was).
+    pub async fn start_at(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(String, String)],
+        addr: SocketAddr,
+    ) -> Self {
         let child = Command::new(binary)
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
@@ -25,6 +41,7 @@ impl ChildServer {
             .env("CHINWAG_LOG", "warn")
             .env("CHINWAG_LIMITS__REQUESTS_PER_SECOND", "100000")
             .env("CHINWAG_LIMITS__USER_REQUESTS_PER_SECOND", "100000")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -17,8 +17,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use chinwag_broker::Event;
-use chinwag_proto::ids::Seq;
+use chinwag_proto::ids::{ConversationId, Seq, TenantId};
 
 use super::{ConvKey, Hub};
 
@@ -27,10 +29,12 @@ pub(super) const HOLD: Duration = Duration::from_millis(100);
 /// Most messages waiting in one conversation; past it they all go out.
 pub(super) const MAX_HELD: usize = 1024;
 
-/// One conversation's order: the highest seq delivered, and what waits for a gap to close.
+/// One conversation's order: the highest seq delivered (or known stored, when a device's
+/// attachment read it), and what waits for a gap to close.
 #[derive(Default)]
 pub(super) struct Sequencer {
-    last: Seq,
+    /// `None` until the first message or [`Hub::expect_after`]: then anything goes out at once.
+    last: Option<Seq>,
     held: BTreeMap<Seq, Event>,
     /// A flush task is scheduled.
     timer: bool,
@@ -48,16 +52,17 @@ pub(super) enum Accepted {
 
 impl Sequencer {
     pub(super) fn accept(&mut self, seq: Seq, event: &Event) -> Accepted {
-        if self.last == 0 || seq == self.last + 1 {
-            self.last = seq;
+        let last = match self.last {
+            None => seq.saturating_sub(1),
+            Some(last) => last,
+        };
+        if seq == last + 1 {
+            self.last = Some(seq);
             let mut out = vec![event.clone()];
-            while let Some(next) = self.held.remove(&(self.last + 1)) {
-                self.last += 1;
-                out.push(next);
-            }
+            out.extend(self.release());
             return Accepted::Deliver(out);
         }
-        if seq <= self.last {
+        if seq <= last {
             return Accepted::Nothing;
         }
         self.held.insert(seq, event.clone());
@@ -72,12 +77,45 @@ impl Sequencer {
         }
     }
 
+    /// What held events follow the last delivered one without a gap.
+    fn release(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(last) = self.last {
+            // Anything at or below `last` that waited is stale now.
+            while let Some(entry) = self.held.first_entry() {
+                if *entry.key() > last {
+                    break;
+                }
+                entry.remove();
+            }
+            match self.held.remove(&(last + 1)) {
+                Some(next) => {
+                    self.last = Some(last + 1);
+                    out.push(next);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Messages up to `seq` are stored and reach a new device from the store: expect
+    /// `seq + 1`, unless this conversation already has an order here. Then it is kept: the
+    /// devices already attached get what is on its way live, and the new one drops what its
+    /// resume brought too.
+    fn expect_after(&mut self, seq: Seq) -> Vec<Event> {
+        if self.last.is_none() {
+            self.last = Some(seq);
+        }
+        self.release()
+    }
+
     /// Everything held, in order, gaps and all.
     pub(super) fn flush(&mut self) -> Vec<Event> {
         self.timer = false;
         let held = std::mem::take(&mut self.held);
         if let Some((&top, _)) = held.last_key_value() {
-            self.last = self.last.max(top);
+            self.last = Some(self.last.map_or(top, |last| last.max(top)));
         }
         held.into_values().collect()
     }
@@ -116,6 +154,24 @@ impl Hub {
                 });
             }
             Accepted::Nothing => {}
+        }
+    }
+
+    /// A device attached with these conversations, read from the store with their `last_seq`:
+    /// the next live message of each is `last_seq + 1` (what came before reaches the device by
+    /// its resume), so even the first messages from other nodes are put in order. Nothing, if
+    /// the broker does not reorder.
+    pub fn expect_after(&self, tenant: &TenantId, positions: &[(ConversationId, Seq)]) {
+        if !self.ordered.load(Ordering::Relaxed) {
+            return;
+        }
+        for (conversation, last_seq) in positions {
+            let ckey = (tenant.clone(), conversation.clone());
+            let mut sequencers = self.sequencers[self.shard(&ckey)].lock();
+            let released = sequencers.entry(ckey.clone()).or_default().expect_after(*last_seq);
+            for e in &released {
+                self.conversation_event(ckey.clone(), e);
+            }
         }
     }
 
@@ -191,6 +247,24 @@ mod tests {
         assert!(drain(&mut ar).is_empty(), "too late: the client fills it from history");
         hub.receive(&m(12));
         assert_eq!(seqs(drain(&mut ar)), [12]);
+
+        // A device attached having read from the store that c2 is at seq 4: the first live
+        // message from another node must be 5, even when 6 overtakes it.
+        hub.join_many(&t, &"a".into(), &["c2".into()]);
+        hub.expect_after(&t, &[("c2".into(), 4)]);
+        let c2 =
+            |seq| ev(Topic::Conversation(t.clone(), "c2".into()), EventKind::Message { seq }, b"m");
+        hub.receive(&c2(6));
+        hub.receive(&c2(4));
+        assert!(drain(&mut ar).is_empty(), "6 waits for 5; 4 is stored already");
+        hub.receive(&c2(5));
+        assert_eq!(seqs(drain(&mut ar)), [5, 6]);
+        // Another device attaching after 7 and 8 were stored, while they are still on their
+        // way here, must not make the devices already here skip them.
+        hub.expect_after(&t, &[("c2".into(), 8)]);
+        hub.receive(&c2(7));
+        hub.receive(&c2(8));
+        assert_eq!(seqs(drain(&mut ar)), [7, 8]);
 
         // A conversation nobody here is in gets no sequencer.
         hub.receive(&ev(
