@@ -374,6 +374,23 @@ async fn redis_a_publisher_that_loses_its_connection_resyncs_the_topics_it_dropp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_closing_node_sends_what_it_queued_first() {
+    let Some(cluster) = RedisCluster::new() else { return };
+    let (a, ab) = cluster.node(1).await;
+    let (b, bb) = cluster.node(2).await;
+    let t = conversation("c1");
+    b.broker.subscribe(&t);
+    b.broker.subscribed().await;
+    for seq in 1..=500 {
+        a.broker.publish(message(t.clone(), seq));
+    }
+    // A draining node closes its broker right after its last commits.
+    ab.close().await;
+    assert_eq!(b.hub.wait_for(500).await.len(), 500, "nothing queued was dropped");
+    bb.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_refuses_a_bad_url_and_an_unreachable_server_at_start() {
     let err = RedisBroker::connect("http://nowhere", 1, RedisOptions::default()).await.unwrap_err();
     assert!(err.to_string().contains("not valid"), "{err}");

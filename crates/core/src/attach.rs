@@ -82,10 +82,7 @@ impl AttachedDevice {
         let positions: Vec<(ConversationId, Seq)> =
             match services.store.memberships(&p.tenant, &p.user).await {
                 Ok(list) => list.into_iter().map(|(id, last_seq, _)| (id, last_seq)).collect(),
-                Err(e) => {
-                    let close = close::INTERNAL_ERROR;
-                    return Err(Refusal { error: e.into(), close, reason: String::new() });
-                }
+                Err(e) => return Err(store_refusal(e.into())),
             };
         let ids: Vec<ConversationId> = positions.iter().map(|(id, _)| id.clone()).collect();
         services.hub.join_many(&p.tenant, &p.user, &ids);
@@ -198,6 +195,16 @@ impl Drop for AttachedDevice {
 
 /// Give the device's presence lease back, and tell co-members if the user went offline (which
 /// also records `last_seen`).
+/// A device refused because its conversations could not be read: storage that is away for now
+/// is `service_restart` with advice on when to come back; anything else is an internal error.
+fn store_refusal(error: ServiceError) -> Refusal {
+    if error.code == ErrorCode::Unavailable {
+        Refusal { error, close: close::SERVICE_RESTART, reason: restart_advice() }
+    } else {
+        Refusal { error, close: close::INTERNAL_ERROR, reason: String::new() }
+    }
+}
+
 async fn give_back_lease(node: &Node, p: &Principal, device: DeviceId) {
     if !node.services.presence.disconnect(&p.tenant, &p.user, device).await {
         return;

@@ -179,12 +179,16 @@ impl RedisBroker {
         &self.inner.stats
     }
 
-    /// Stops both tasks (what is queued for other nodes is dropped). Idempotent.
+    /// Stops both tasks. What is queued for other nodes is sent first, if Redis takes it within
+    /// the options' timeout (a node that drains passes on the events of its last commits).
+    /// Idempotent.
     pub async fn close(&self) {
         self.inner.stop.cancel();
         let tasks = std::mem::take(&mut *self.tasks.lock());
-        for t in tasks {
-            let _ = t.await;
+        for mut t in tasks {
+            if tokio::time::timeout(self.inner.options.timeout, &mut t).await.is_err() {
+                t.abort();
+            }
         }
     }
 
@@ -370,10 +374,15 @@ async fn publisher(inner: Arc<Inner>, mut queue: mpsc::Receiver<(Bytes, Bytes)>)
         }
         loop {
             let first = tokio::select! {
-                _ = inner.stop.cancelled() => return,
+                biased;
                 item = queue.recv() => match item {
                     Some(item) => item,
                     None => return,
+                },
+                // Closing: what was queued before has been taken above; send it, then stop.
+                _ = inner.stop.cancelled() => match queue.try_recv() {
+                    Ok(item) => item,
+                    Err(_) => return,
                 },
             };
             batch.push(first);

@@ -266,6 +266,14 @@ impl Hub {
         self.conversations[self.shard(ckey)].read().contains_key(ckey)
     }
 
+    /// End every local device of a conversation's members here: they catch up from the store.
+    fn resync_members(&self, ckey: &ConvKey) {
+        let members = self.conversations[self.shard(ckey)].read().get(ckey).cloned();
+        for user in members.iter().flat_map(|m| m.iter()) {
+            self.resync_user(user);
+        }
+    }
+
     /// End every local device of `user`: it catches up from the store.
     fn resync_user(&self, key: &UserKey) {
         if let Some(entry) = self.users[self.shard(key)].lock().get(key) {
@@ -355,10 +363,7 @@ impl Hub {
         match topic {
             Topic::Conversation(tenant, conversation) => {
                 let ckey = (tenant.clone(), conversation.clone());
-                let members = self.conversations[self.shard(&ckey)].read().get(&ckey).cloned();
-                for user in members.iter().flat_map(|m| m.iter()) {
-                    self.resync_user(user);
-                }
+                self.resync_members(&ckey);
                 self.sequencers[self.shard(&ckey)].lock().remove(&ckey);
             }
             Topic::User(tenant, user) => self.resync_user(&(tenant.clone(), user.clone())),

@@ -44,6 +44,9 @@ pub(super) struct Sequencer {
 pub(super) enum Accepted {
     /// Deliver these, in order.
     Deliver(Vec<Event>),
+    /// Deliver these, in order, past messages that never came: then the devices must catch up
+    /// from the store.
+    PastAGap(Vec<Event>),
     /// Held; schedule a flush (none was scheduled).
     HeldStartTimer,
     /// Held, or dropped as a duplicate: nothing to do now.
@@ -67,7 +70,7 @@ impl Sequencer {
         }
         self.held.insert(seq, event.clone());
         if self.held.len() > MAX_HELD {
-            return Accepted::Deliver(self.flush());
+            return Accepted::PastAGap(self.flush());
         }
         if self.timer {
             Accepted::Nothing
@@ -140,6 +143,13 @@ impl Hub {
                     self.conversation_event(ckey.clone(), e);
                 }
             }
+            Accepted::PastAGap(events) => {
+                for e in &events {
+                    self.conversation_event(ckey.clone(), e);
+                }
+                drop(sequencers);
+                self.resync_members(&ckey);
+            }
             Accepted::HeldStartTimer => {
                 let (Some(runtime), Some(hub)) = (&self.runtime, self.this.upgrade()) else {
                     // No runtime to wait on: deliver now rather than never.
@@ -175,16 +185,22 @@ impl Hub {
         }
     }
 
+    /// The wait for a missing message is over: what waited goes out past the gap, and the
+    /// conversation's devices here are sent to catch up from the store (the missing message is
+    /// there: it was committed before the ones after it), so nobody keeps a silent gap.
     fn flush_held(&self, ckey: ConvKey) {
         let mut sequencers = self.sequencers[self.shard(&ckey)].lock();
         let Some(sequencer) = sequencers.get_mut(&ckey) else { return };
         let events = sequencer.flush();
-        if !events.is_empty() {
-            tracing::debug!(conversation = %ckey.1, held = events.len(), "delivered past a gap");
+        if events.is_empty() {
+            return;
         }
         for e in &events {
             self.conversation_event(ckey.clone(), e);
         }
+        drop(sequencers);
+        tracing::info!(conversation = %ckey.1, held = events.len(), "a message never came; devices resume");
+        self.resync_members(&ckey);
     }
 }
 
@@ -236,17 +252,21 @@ mod tests {
         hub.receive(&m(7));
         assert!(drain(&mut ar).is_empty(), "a duplicate is dropped");
 
-        // A message that never comes holds the rest for HOLD, then they go out past the gap.
+        // A message that never comes holds the rest for HOLD, then they go out past the gap
+        // and the device is sent to catch up from the store.
         hub.receive(&m(10));
         hub.receive(&m(11));
         tokio::time::sleep(HOLD / 2).await;
         assert!(drain(&mut ar).is_empty());
+        assert!(!ar.is_slow());
         tokio::time::sleep(HOLD).await;
-        assert_eq!(seqs(drain(&mut ar)), [10, 11]);
+        assert!(ar.is_slow() && ar.must_resync(), "past a gap: the device resumes");
+        let (a2, mut a2r) = device_queue(1024, 1 << 20);
+        hub.register(&t, &"a".into(), a2).unwrap();
         hub.receive(&m(9));
-        assert!(drain(&mut ar).is_empty(), "too late: the client fills it from history");
+        assert!(drain(&mut a2r).is_empty(), "too late: the resume brought it");
         hub.receive(&m(12));
-        assert_eq!(seqs(drain(&mut ar)), [12]);
+        assert_eq!(seqs(drain(&mut a2r)), [12]);
 
         // A device attached having read from the store that c2 is at seq 4: the first live
         // message from another node must be 5, even when 6 overtakes it.
@@ -256,15 +276,15 @@ mod tests {
             |seq| ev(Topic::Conversation(t.clone(), "c2".into()), EventKind::Message { seq }, b"m");
         hub.receive(&c2(6));
         hub.receive(&c2(4));
-        assert!(drain(&mut ar).is_empty(), "6 waits for 5; 4 is stored already");
+        assert!(drain(&mut a2r).is_empty(), "6 waits for 5; 4 is stored already");
         hub.receive(&c2(5));
-        assert_eq!(seqs(drain(&mut ar)), [5, 6]);
+        assert_eq!(seqs(drain(&mut a2r)), [5, 6]);
         // Another device attaching after 7 and 8 were stored, while they are still on their
         // way here, must not make the devices already here skip them.
         hub.expect_after(&t, &[("c2".into(), 8)]);
         hub.receive(&c2(7));
         hub.receive(&c2(8));
-        assert_eq!(seqs(drain(&mut ar)), [7, 8]);
+        assert_eq!(seqs(drain(&mut a2r)), [7, 8]);
 
         // A conversation nobody here is in gets no sequencer.
         hub.receive(&ev(

@@ -78,6 +78,9 @@ impl Services {
             })
             .await?;
         self.metrics.store_append_seconds.observe(started.elapsed().as_secs_f64());
+        if appended.duplicate {
+            self.republish(&who.tenant, &appended.message);
+        }
         if let Some(cleared) = appended.draft_cleared.clone() {
             let conversation = &appended.message.conversation_id;
             self.publish_draft(
@@ -118,7 +121,7 @@ impl Services {
             _ => {}
         }
         let role = self.role_of(who, id).await?;
-        Ok(self
+        let amended = self
             .store
             .amend(Amend {
                 tenant: who.tenant.clone(),
@@ -131,7 +134,11 @@ impl Services {
                 created_at: now_millis(),
                 moderator: role.can_manage_members(),
             })
-            .await?)
+            .await?;
+        if let (true, Some(event)) = (amended.duplicate, &amended.event) {
+            self.republish(&who.tenant, event);
+        }
+        Ok(amended)
     }
 
     /// A page of history. `before` and `after` are exclusive; at most one may be given.

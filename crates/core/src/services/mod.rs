@@ -16,7 +16,7 @@ use chinwag_broker::presence::Presence;
 use chinwag_broker::{Broker, Event, EventKind, Topic};
 use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, TenantId, UserId};
-use chinwag_proto::model::Role;
+use chinwag_proto::model::{Message, Role};
 use chinwag_store::Store;
 use parking_lot::Mutex;
 
@@ -192,5 +192,18 @@ impl Services {
 
     fn publish(&self, topic: Topic, kind: EventKind, frame: &ServerFrame) {
         self.broker.publish(Event { topic, kind, skip_user: None, payload: encode_event(frame) });
+    }
+
+    /// A retry found `message` already stored. Between nodes, the attempt that stored it may
+    /// have committed without its node publishing it (the connection to the database broke
+    /// during the commit, or the node died right after): publish it again. Hubs that already
+    /// delivered it drop it by its seq. On one node every commit is published, so nothing is.
+    pub(crate) fn republish(&self, tenant: &TenantId, message: &Message) {
+        if !self.broker.may_reorder() {
+            return;
+        }
+        let topic = Topic::Conversation(tenant.clone(), message.conversation_id.clone());
+        let frame = ServerFrame::Message { message: message.clone() };
+        self.publish(topic, EventKind::Message { seq: message.seq }, &frame);
     }
 }

@@ -19,8 +19,13 @@ impl<T> Context<T> for Result<T, tokio_postgres::Error> {
 
 impl<T> Context<T> for Result<T, deadpool_postgres::PoolError> {
     fn ctx(self, doing: &str) -> Result<T, StoreError> {
+        // Whatever stopped the pool from handing out a connection (refused, timed out, a
+        // login or a database that is refused now), no work was done: the database is not
+        // there for this node right now, and a retry later may succeed.
         self.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => classify(doing, &e),
+            deadpool_postgres::PoolError::Backend(e) => {
+                StoreError::Unavailable(format!("{doing}: PostgreSQL: {}", describe(&e)))
+            }
             other => StoreError::Unavailable(format!("{doing}: PostgreSQL: {other}")),
         })
     }
