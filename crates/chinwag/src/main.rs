@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server (SQLite in the data directory, in-memory broker).
+    /// Run the server (by default SQLite in the data directory and the in-memory broker; see
+    /// `store.url` and `broker.url` for a cluster).
     Serve {
         /// TOML configuration file (default: ./chinwag.toml if it exists).
         #[arg(long, env = "CHINWAG_CONFIG")]
@@ -40,6 +41,21 @@ enum Command {
         #[arg(long)]
         enable_echo: bool,
     },
+    /// Copy an embedded SQLite database into PostgreSQL, to move a node to a cluster: every
+    /// account, conversation, member, message, receipt and draft, verified by counts. Run it
+    /// while no server uses either database; run it again after an interruption.
+    MigrateStore {
+        /// The source: `sqlite:DIR`, the data directory holding chinwag.db.
+        #[arg(long)]
+        from: String,
+        /// The target: `postgres://user@host:port/database`.
+        #[arg(long)]
+        to: String,
+        /// The PostgreSQL schema to copy into (created if missing; default: the connection's
+        /// search_path).
+        #[arg(long)]
+        schema: Option<String>,
+    },
     /// Chat in the terminal: log in, list conversations, send, see typing, receipts and the
     /// connection quality. Messages typed while offline wait in a local outbox.
     Chat(chat::ChatArgs),
@@ -57,6 +73,14 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?
                 .block_on(serve(config, demo))
+        }
+        Command::MigrateStore { from, to, schema } => {
+            init_logging("warn")?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(migrate_store(&from, &to, schema))
         }
         Command::Chat(args) => chat::run(args),
     }
@@ -84,6 +108,32 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
     chinwag::run(&config, backends, listener, shutdown).await
+}
+
+async fn migrate_store(from: &str, to: &str, schema: Option<String>) -> anyhow::Result<()> {
+    let Some(dir) = from.strip_prefix("sqlite:") else {
+        anyhow::bail!("--from must be sqlite:DIR (the data directory holding chinwag.db)");
+    };
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        anyhow::bail!("--to must be a postgres:// URL");
+    }
+    let dir = std::path::Path::new(dir);
+    if !dir.join(chinwag_store::sqlite::DATABASE_FILE).exists() {
+        anyhow::bail!("{} holds no chinwag.db", dir.display());
+    }
+    let options = chinwag_store::postgres::PgOptions { schema, ..Default::default() };
+    println!("copying {} into PostgreSQL", dir.display());
+    let report = chinwag_store::copy::sqlite_to_postgres(dir, to, options, |t| {
+        println!(
+            "{:<14} {:>9} rows in SQLite, {:>9} copied now, {:>9} in PostgreSQL",
+            t.table, t.source, t.inserted, t.target
+        );
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("migrate-store: {e}"))?;
+    let rows: u64 = report.iter().map(|t| t.target).sum();
+    println!("verified: every table has the same number of rows on both sides ({rows} in all)");
+    Ok(())
 }
 
 async fn on_signal(shutdown: CancellationToken) {

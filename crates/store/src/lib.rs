@@ -11,6 +11,7 @@
 //! - [`postgres`]: for several nodes sharing one database. One writer task per node batches every
 //!   append into one transaction (group commit) under the conversations' row locks; everything
 //!   else runs on a bounded pool of connections.
+//! - [`copy`]: the one-way copy of a SQLite database into PostgreSQL (`chinwag migrate-store`).
 //! - `conformance` (feature `conformance`): the suite every implementation must pass.
 //!
 //! Every method takes the tenant, and no query reaches across tenants (G6).
@@ -23,6 +24,7 @@ use chinwag_proto::model::{ConversationKind, Member, Message, Role};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod copy;
 pub mod postgres;
 mod rules;
 pub mod sqlite;

@@ -136,6 +136,11 @@ impl PgStore {
         Ok(row.get(0))
     }
 
+    /// A pooled connection, for the copy from SQLite.
+    pub(crate) async fn raw_client(&self) -> StoreResult<deadpool_postgres::Client> {
+        self.client().await
+    }
+
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
         if self.pool.is_closed() {
             return Err(StoreError::Unavailable("the PostgreSQL store is closed".into()));
