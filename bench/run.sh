@@ -10,8 +10,8 @@
 #                     bench/summarize.py reports the median
 #   --scenarios LIST  comma-separated, from: noise,fanout,idle,durable,payload,slow,storm,chat
 #                     (default all of them)
-#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,chinwag-mem,ws,uws,socketio,
-#                     socketioxide
+#   --targets LIST    comma-separated, from: chinwag,chinwag-nosync,chinwag-mem,chinwag-pg,
+#                     chinwag-cluster,ws,uws,socketio,socketioxide
 #                     (default chinwag,ws,uws,socketio,socketioxide; durable runs for chinwag*
 #                     only)
 #   --quick           short steps and small counts, to check the harness (not for publishing)
@@ -24,8 +24,11 @@
 # compression and TLS are off everywhere; Chinwag runs with persistence on (SQLite WAL,
 # synchronous=FULL) and raised rate limits (see docs/benchmarks.md), `chinwag-nosync` with
 # synchronous=NORMAL, `chinwag-mem` with synchronous=NORMAL and its data directory on tmpfs
-# (/dev/shm: persistence off in effect, the SQLite work still done). All traffic stays on
-# 127.0.0.x; every load step is bounded in time.
+# (/dev/shm: persistence off in effect, the SQLite work still done). `chinwag-pg` is one node on
+# PostgreSQL and Redis, `chinwag-cluster` three nodes on them (all pinned to the server CPU,
+# clients spread over the nodes round-robin, CPU and memory summed over the nodes; PostgreSQL and
+# Redis are the machine's own services, not pinned, and not counted), each run in a schema and
+# channel prefix of its own. All traffic stays on 127.0.0.x; every load step is bounded in time.
 #
 # Environment: IDLE_MAX_PCT (15), IDLE_WAIT_SECS (1800), SERVER_CPU (0), GEN_CPU (1),
 # PAYLOAD_RUNS (default --runs), FANOUT_RATES (default 100,200,300,500,1000,2000 msg/s),
@@ -33,6 +36,8 @@
 # rate per target, msg/s; see slow_rate below), IDLE_N (default 10000; above 19000 the
 # generator runs as several processes, IDLE_PROCS of them, default 4),
 # PORT_OFFSET (added to every server port, default 0; the echo server of `noise` included),
+# BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/test) and BENCH_REDIS_URL
+# (redis://127.0.0.1:6379) for chinwag-pg and chinwag-cluster,
 # BENCH_CHINWAG_VERSION (recorded instead of the git HEAD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -156,12 +161,60 @@ wait_idle() {
 
 SERVER_PID=""
 DATA_DIR=""
+MORE_PIDS=""
+MORE_ADDRS=""
+BENCH_SCHEMA=""
+BENCH_POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 port_of() {
   local p
-  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; chinwag-mem) p=18082 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
+  case "$1" in chinwag) p=18080 ;; chinwag-nosync) p=18081 ;; chinwag-mem) p=18082 ;;
+    chinwag-pg) p=18083 ;; chinwag-cluster) p=18084 ;; ws) p=19001 ;; uws) p=19003 ;; socketio) p=19002 ;; socketioxide) p=19004 ;; esac
   echo $((p + ${PORT_OFFSET:-0}))
 }
 protocol_of() { case "$1" in chinwag*) echo chinwag ;; socketioxide) echo socketio ;; *) echo "$1" ;; esac; }
+
+# wait_port PORT PID NAME: until PORT accepts connections (and PID still runs).
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      sleep 0.5
+      kill -0 "$2" 2>/dev/null && return 0
+      break
+    fi
+    sleep 0.05
+  done
+  echo "server $3 did not start; see $out/server-$3.log" >&2
+  exit 1
+}
+
+# start_nodes TARGET PORT N: N Chinwag nodes on PostgreSQL and Redis, ports PORT, PORT+1, ...
+start_nodes() {
+  local target=$1 port=$2 n=$3 i
+  BENCH_SCHEMA="chinwag_bench_$(date +%s%N)"
+  DATA_DIR=$(mktemp -d /tmp/chinwag-bench-data.XXXXXX)
+  MORE_PIDS="" MORE_ADDRS=""
+  for i in $(seq 0 $((n - 1))); do
+    mkdir -p "$DATA_DIR/$i"
+    CHINWAG_AUTH__TOKEN_SECRET="$SECRET" \
+    CHINWAG_LOG=warn \
+    CHINWAG_LIMITS__REQUESTS_PER_SECOND=1000000 \
+    CHINWAG_LIMITS__USER_REQUESTS_PER_SECOND=1000000 \
+    CHINWAG_STORE__URL="$BENCH_POSTGRES_URL" CHINWAG_STORE__SCHEMA="$BENCH_SCHEMA" \
+    CHINWAG_BROKER__URL="$BENCH_REDIS_URL" CHINWAG_BROKER__PREFIX="$BENCH_SCHEMA:" \
+      taskset -c "$SERVER_CPU" "$chinwag_bin" serve --listen "127.0.0.1:$((port + i))" \
+      --data-dir "$DATA_DIR/$i" >"$out/server-$target-$i.log" 2>&1 &
+    local pid=$!
+    # The first node creates the schema; the others start once it is there.
+    wait_port "$((port + i))" "$pid" "$target-$i"
+    if [ "$i" = 0 ]; then
+      SERVER_PID=$pid
+    else
+      MORE_PIDS="${MORE_PIDS:+$MORE_PIDS,}$pid"
+      MORE_ADDRS="${MORE_ADDRS:+$MORE_ADDRS,}127.0.0.1:$((port + i))"
+    fi
+  done
+}
 
 start_server() {
   local target=$1 port
@@ -172,6 +225,8 @@ start_server() {
     exit 1
   fi
   case "$target" in
+    chinwag-pg) start_nodes "$target" "$port" 1; return 0 ;;
+    chinwag-cluster) start_nodes "$target" "$port" 3; return 0 ;;
     chinwag|chinwag-nosync|chinwag-mem)
       local sync=true base=/tmp
       [ "$target" != chinwag ] && sync=false
@@ -193,26 +248,22 @@ start_server() {
       taskset -c "$SERVER_CPU" "$sioxide_bin" "$port" >"$out/server-$target.log" 2>&1 &
       SERVER_PID=$! ;;
   esac
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      sleep 0.5
-      kill -0 "$SERVER_PID" 2>/dev/null && return 0
-      break
-    fi
-    sleep 0.05
-  done
-  echo "server $target did not start; see $out/server-$target.log" >&2
-  exit 1
+  wait_port "$port" "$SERVER_PID" "$target"
 }
 
 stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+  local pid
+  for pid in $SERVER_PID ${MORE_PIDS//,/ }; do
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PID="" MORE_PIDS="" MORE_ADDRS=""
+  if [ -n "$BENCH_SCHEMA" ]; then
+    psql "$BENCH_POSTGRES_URL" -q -c "DROP SCHEMA IF EXISTS \"$BENCH_SCHEMA\" CASCADE" >/dev/null 2>&1 || true
+    BENCH_SCHEMA=""
   fi
-  SERVER_PID=""
   if [ -n "$DATA_DIR" ]; then rm -rf "$DATA_DIR"; DATA_DIR=""; fi
 }
 trap stop_server EXIT
@@ -225,9 +276,11 @@ run_one() {
   start_server "$target"
   log "$scenario $target run $run (machine busy ${busy} % before)"
   local line
+  local nodes=()
+  [ -n "$MORE_ADDRS" ] && nodes=(--more-addrs "$MORE_ADDRS" --more-pids "$MORE_PIDS")
   if line=$(taskset -c "$GEN_CPU" "$bench_bin" "$scenario" --target "$(protocol_of "$target")" \
       --addr "127.0.0.1:$(port_of "$target")" --server-pid "$SERVER_PID" --label "$target" \
-      --token-secret "$SECRET" "$@"); then
+      --token-secret "$SECRET" "${nodes[@]}" "$@"); then
     printf '{"run":%d,"machine_busy_pct_before":%d,"result":%s}\n' "$run" "$busy" "$line" >>"$out/$file.jsonl"
   else
     log "$scenario $target run $run FAILED"

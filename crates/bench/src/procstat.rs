@@ -32,9 +32,9 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 /// CPU used by a process (and by this generator) over an interval of wall time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CpuMeter {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     server_start: Option<f64>,
     own_start: Option<f64>,
     wall: Instant,
@@ -59,23 +59,29 @@ impl CpuUse {
 }
 
 impl CpuMeter {
-    pub fn start(pid: Option<u32>) -> Self {
-        Self {
-            pid,
-            server_start: pid.and_then(cpu_secs),
-            own_start: cpu_secs(std::process::id()),
-            wall: Instant::now(),
-        }
+    /// Measures the server processes `pids` (their CPU summed; none: unknown) and this one.
+    pub fn start(pids: Vec<u32>) -> Self {
+        let server_start = sum_cpu(&pids);
+        Self { pids, server_start, own_start: cpu_secs(std::process::id()), wall: Instant::now() }
     }
 
     pub fn stop(&self) -> CpuUse {
-        let delta = |start: Option<f64>, pid: Option<u32>| Some(pid.and_then(cpu_secs)? - start?);
+        let server = sum_cpu(&self.pids).zip(self.server_start).map(|(now, start)| now - start);
+        let own = cpu_secs(std::process::id()).zip(self.own_start).map(|(now, start)| now - start);
         CpuUse {
             wall_secs: self.wall.elapsed().as_secs_f64(),
-            server_cpu_secs: delta(self.server_start, self.pid),
-            generator_cpu_secs: delta(self.own_start, Some(std::process::id())),
+            server_cpu_secs: server,
+            generator_cpu_secs: own,
         }
     }
+}
+
+/// The CPU seconds of every process in `pids`, summed; `None` if there is none or one is gone.
+fn sum_cpu(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| cpu_secs(p)).sum()
 }
 
 #[cfg(test)]

@@ -26,6 +26,13 @@ pub struct Common {
     /// The server's process id, to read its CPU time and memory from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// More nodes of the same cluster (Chinwag on PostgreSQL and Redis): connections are spread
+    /// over `--addr` and these, round-robin; set-up requests go to `--addr`.
+    #[arg(long, value_delimiter = ',')]
+    pub more_addrs: Vec<SocketAddr>,
+    /// Those nodes' process ids: their CPU time and memory are added to `--server-pid`'s.
+    #[arg(long, value_delimiter = ',')]
+    pub more_pids: Vec<u32>,
     /// Client source addresses 127.0.0.2… to spread connections over (each has its own
     /// ephemeral ports).
     #[arg(long, default_value_t = 8)]
@@ -50,14 +57,27 @@ impl Common {
         self.label.clone().unwrap_or_else(|| self.target.name().to_owned())
     }
 
-    /// The server's resident memory now, if its pid is known.
+    /// The server's resident memory now (every node's, summed), if its pid is known.
     pub fn server_rss(&self) -> Option<u64> {
-        self.server_pid.and_then(rss_bytes)
+        self.server_pids().into_iter().map(rss_bytes).sum()
     }
 
-    /// Start measuring the server's (and this generator's) CPU time.
+    /// Start measuring the server's (every node's) and this generator's CPU time.
     pub fn cpu_meter(&self) -> CpuMeter {
-        CpuMeter::start(self.server_pid)
+        CpuMeter::start(self.server_pids())
+    }
+
+    /// Every server process measured: `--server-pid`, then `--more-pids`.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server_pid.into_iter().chain(self.more_pids.iter().copied()).collect()
+    }
+
+    /// The node connection `i` goes to: `--addr` and `--more-addrs`, round-robin.
+    pub fn node_addr(&self, i: usize) -> SocketAddr {
+        match i % (1 + self.more_addrs.len()) {
+            0 => self.addr,
+            n => self.more_addrs[n - 1],
+        }
     }
 }
 
@@ -165,7 +185,8 @@ pub async fn open_many(
     let started = Instant::now();
     for i in 0..n {
         let (gate, path, token) = (gate.clone(), path(i), token(i));
-        let (addr, target, source) = (common.addr, common.target, source_addr(i, common.sources));
+        let (addr, target, source) =
+            (common.node_addr(i), common.target, source_addr(i, common.sources));
         let skip_opening = common.skip_opening;
         tasks.spawn_local(async move {
             let _permit = gate.acquire_owned().await.expect("open semaphore");

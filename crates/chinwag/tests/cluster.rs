@@ -139,6 +139,20 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// ann registered on node 0 and bob on node 1, and a conversation of theirs (the request
+/// body `conversation`) created by ann on node `on`: their tokens and its id.
+async fn ann_and_bob(
+    cluster: &Cluster,
+    on: usize,
+    conversation: Value,
+) -> (String, String, String) {
+    let http = reqwest::Client::new();
+    let ann = register(&http, &cluster.base(0), "ann", "ann-password-1").await;
+    let bob = register(&http, &cluster.base(1), "bob", "bob-password-1").await;
+    let conv = create_conversation(&http, &cluster.base(on), &ann, conversation).await;
+    (ann, bob, conv)
+}
+
 /// The next frame of type `ty`, skipping others; panics after a few seconds.
 async fn next_of(c: &mut WsClient, ty: &str) -> Value {
     loop {
@@ -209,16 +223,8 @@ async fn typing_receipts_and_drafts_cross_nodes() {
         return;
     }
     let cluster = Cluster::start(3).await;
-    let http = reqwest::Client::new();
-    let ann = register(&http, &cluster.base(0), "ann", "ann-password-1").await;
-    let bob = register(&http, &cluster.base(1), "bob", "bob-password-1").await;
-    let conv = create_conversation(
-        &http,
-        &cluster.base(2),
-        &ann,
-        json!({"kind": "group", "title": "live state", "members": ["bob"]}),
-    )
-    .await;
+    let group = json!({"kind": "group", "title": "live state", "members": ["bob"]});
+    let (ann, bob, conv) = ann_and_bob(&cluster, 2, group).await;
     let mut ann0 = cluster.connect(0, &ann).await;
     let mut ann2 = cluster.connect(2, &ann).await;
     let mut bob1 = cluster.connect(1, &bob).await;
@@ -263,16 +269,8 @@ async fn a_node_cut_off_redis_is_unready_serves_its_own_devices_and_they_catch_u
         return;
     }
     let cluster = Cluster::start(2).await;
-    let http = reqwest::Client::new();
-    let ann = register(&http, &cluster.base(0), "ann", "ann-password-1").await;
-    let bob = register(&http, &cluster.base(1), "bob", "bob-password-1").await;
-    let conv = create_conversation(
-        &http,
-        &cluster.base(0),
-        &ann,
-        json!({"kind": "direct", "members": ["bob"]}),
-    )
-    .await;
+    let direct = json!({"kind": "direct", "members": ["bob"]});
+    let (ann, bob, conv) = ann_and_bob(&cluster, 0, direct).await;
     assert_eq!(cluster.ready(1).await, 200);
     let mut ann0 = cluster.connect(0, &ann).await;
     let mut ann1 = cluster.connect(1, &ann).await;
@@ -322,16 +320,8 @@ async fn presence_crosses_nodes_and_counts_every_device_on_every_node() {
         return;
     }
     let cluster = Cluster::start(3).await;
-    let http = reqwest::Client::new();
-    let ann = register(&http, &cluster.base(0), "ann", "ann-password-1").await;
-    let bob = register(&http, &cluster.base(1), "bob", "bob-password-1").await;
-    create_conversation(
-        &http,
-        &cluster.base(0),
-        &ann,
-        json!({"kind": "direct", "members": ["bob"]}),
-    )
-    .await;
+    let direct = json!({"kind": "direct", "members": ["bob"]});
+    let (ann, bob, _) = ann_and_bob(&cluster, 0, direct).await;
     let mut bob1 = cluster.connect(1, &bob).await;
     let query = json!({"type": "presence", "users": ["ann"]});
     let state = bob1.request(query.clone()).await;

@@ -195,7 +195,7 @@ async fn shard_run(args: &IdleArgs, shard: usize) -> anyhow::Result<serde_json::
     let mine = shard_users(args, shard);
     let users: Vec<String> = mine.iter().map(|&i| user(&prefix, i)).collect();
     let tokens = tokens(args, &users)?;
-    let own = CpuMeter::start(None);
+    let own = CpuMeter::start(Vec::new());
     let opened = open(args, layout, mine.len(), |k| mine[k], &tokens).await;
     let line = json!({
         "shard": shard,

@@ -143,14 +143,7 @@ impl RedisBroker {
     /// and starts the publisher and subscriber tasks. Must be called on a tokio runtime.
     pub async fn connect(url: &str, node: u64, options: RedisOptions) -> Result<Self, RedisError> {
         let client = client(url, node)?;
-        let mut probe = client
-            .get_multiplexed_async_connection_with_config(&connection_config(&options))
-            .await
-            .map_err(|e| RedisError::Unreachable(e.to_string()))?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut probe)
-            .await
-            .map_err(|e| RedisError::Unreachable(e.to_string()))?;
+        probe(&client, &options).await?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (outgoing, outgoing_rx) = mpsc::channel(options.publish_queue.max(1));
         let inner = Arc::new(Inner {
@@ -218,6 +211,21 @@ fn channel_of(prefix: &str, topic: &Topic) -> Bytes {
         Topic::User(t, u) => ("u", t.as_str(), u.as_str()),
     };
     Bytes::from(format!("{prefix}{tag}:{}:{tenant}{id}", tenant.len()))
+}
+
+/// Fails unless Redis answers a `PING` within the options' timeout (start-up fails fast).
+pub(crate) async fn probe(
+    client: &redis::Client,
+    options: &RedisOptions,
+) -> Result<(), RedisError> {
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&connection_config(options))
+        .await
+        .map_err(|e| RedisError::Unreachable(e.to_string()))?;
+    redis::cmd("PING")
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| RedisError::Unreachable(e.to_string()))
 }
 
 pub(crate) fn connection_config(options: &RedisOptions) -> redis::AsyncConnectionConfig {

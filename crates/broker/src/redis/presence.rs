@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chinwag_proto::ids::{DeviceId, TenantId, UserId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{RedisError, RedisOptions, client, connection_config};
+use super::{RedisError, RedisOptions, client, probe};
 use crate::presence::{NodeEpoch, Presence, Transition};
 
 /// Redis's clock in milliseconds, as every script starts.
@@ -133,14 +133,7 @@ impl RedisPresence {
     ) -> Result<Self, RedisError> {
         let client = client(url, node.node)?;
         // Fail fast at start-up; the manager below retries on its own later.
-        let mut probe = client
-            .get_multiplexed_async_connection_with_config(&connection_config(options))
-            .await
-            .map_err(|e| RedisError::Unreachable(e.to_string()))?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut probe)
-            .await
-            .map_err(|e| RedisError::Unreachable(e.to_string()))?;
+        probe(&client, options).await?;
         let config = ConnectionManagerConfig::new()
             .set_min_delay(options.backoff_min)
             .set_connection_timeout(Some(options.timeout))

@@ -279,7 +279,7 @@ async fn spawn_users(
         let user = User {
             target,
             path: path(i),
-            addr: common.addr,
+            addr: common.node_addr(i),
             source: source_addr(i, common.sources),
             token: tokens[i].clone().unwrap_or_default(),
             convs: layout.convs_of(i).map(|k| ids[k].clone()),

@@ -38,7 +38,7 @@ pub(super) struct RssSummary {
 impl Monitor {
     pub(super) fn start(common: &Common, target: Target, every_ms: u64) -> Self {
         let (stop, mut stopped) = watch::channel(false);
-        let pid = common.server_pid;
+        let pids = common.server_pids();
         let metrics_url =
             (target == Target::Chinwag).then(|| format!("http://{}/metrics", common.addr));
         let overflows = Rc::new(Cell::new(0));
@@ -53,7 +53,9 @@ impl Monitor {
                     _ = stopped.changed() => break,
                 }
                 let now = Instant::now();
-                if let Some(rss) = pid.and_then(rss_bytes) {
+                if let Some(rss) = pids.iter().map(|&p| rss_bytes(p)).sum::<Option<u64>>()
+                    && !pids.is_empty()
+                {
                     samples.rss.push((now, rss));
                 }
                 if let Some(url) = &metrics_url
