@@ -17,6 +17,8 @@ fn common(addr: std::net::SocketAddr) -> Common {
         token_secret: TOKEN_SECRET.into(),
         label: Some("smoke".into()),
         skip_opening: false,
+        more_addrs: Vec::new(),
+        more_pids: Vec::new(),
     }
 }
 
@@ -145,4 +147,46 @@ async fn tiny_slow_storm_and_chat_runs_lose_nothing() {
     assert_eq!(r["behind_after_drain"], 0, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_over_two_nodes_of_a_cluster_delivers_everything_across_them() {
+    if !chinwag_testkit::cluster_available() {
+        return;
+    }
+    let schema = chinwag_store::conformance::postgres::TestSchema::new();
+    let prefix = format!("chinwag-test-{:016x}:", rand::random::<u64>());
+    let mut nodes = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = TestServer::cluster_config(dir.path(), &schema, &prefix);
+        config.auth.token_secret = TOKEN_SECRET.into();
+        high_request_limits(&mut config);
+        nodes.push(TestServer::start_config(config).await);
+        dirs.push(dir);
+    }
+    let mut c = common(nodes[0].addr);
+    c.more_addrs = vec![nodes[1].addr];
+    let args = fanout::FanoutArgs {
+        common: c,
+        members: 20,
+        rates: vec![50.0],
+        step_secs: 1.0,
+        publishers: 2,
+        payload: 64,
+        drain_secs: 3.0,
+        stop_below_pct: 0.0,
+        settle_secs: 0.1,
+    };
+    let r =
+        tokio::task::spawn_blocking(move || fanout::run(args)).await.unwrap().expect("fanout runs");
+    let step = &r["steps"][0];
+    let sent = step["sent"].as_u64().unwrap();
+    assert!(sent >= 45, "{step}");
+    assert_eq!(step["delivered"].as_u64().unwrap(), sent * 20, "members on both nodes: {step}");
+    assert_eq!((r["errors"].as_u64(), r["seq_gaps"].as_u64()), (Some(0), Some(0)), "{r}");
+    for node in nodes {
+        node.stop().await;
+    }
 }
