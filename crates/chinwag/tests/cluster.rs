@@ -346,3 +346,39 @@ async fn presence_crosses_nodes_and_counts_every_device_on_every_node() {
     assert_eq!(bob1.request(query).await["users"][0]["online"], false);
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_of_a_big_room_on_two_nodes_gets_every_message_live() {
+    if !cluster_available() {
+        return;
+    }
+    // Every member of a big room, spread over two nodes, gets every message live: their
+    // presence at connect goes once per conversation between nodes (not once per co-member),
+    // so it does not crowd the broker's queue.
+    let cluster = Cluster::start(2).await;
+    const MEMBERS: usize = 300;
+    let names: Vec<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
+    let owner = cluster.nodes[0].token(&names[0]);
+    let http = reqwest::Client::new();
+    let conv = create_conversation(
+        &http,
+        &cluster.base(0),
+        &owner,
+        json!({"kind": "group", "title": "big room", "members": &names[1..]}),
+    )
+    .await;
+    let mut devices = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        devices.push(cluster.connect(i % 2, &cluster.nodes[0].token(name)).await);
+    }
+    for i in 0..10 {
+        let ack = devices[0].send_msg(&conv, &format!("b{i}"), "to everyone").await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    for (i, device) in devices.iter_mut().enumerate() {
+        let got = collect(device, 10).await;
+        let seqs: Vec<u64> = got.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "member {i}: every message, live");
+    }
+    cluster.stop().await;
+}

@@ -24,8 +24,11 @@ use chinwag_proto::ids::{ConversationId, Seq, TenantId};
 
 use super::{ConvKey, Hub};
 
-/// How long a message waits for the ones before it.
-pub(super) const HOLD: Duration = Duration::from_millis(100);
+/// How long a message waits for the ones before it. Reordered messages wait only until the one
+/// before them arrives (a few milliseconds); the full wait is paid only for a message that was
+/// lost, and it must outlast a burst in the broker, or a burst would send every device to
+/// resume.
+pub(super) const HOLD: Duration = Duration::from_secs(1);
 /// Most messages waiting in one conversation; past it they all go out.
 pub(super) const MAX_HELD: usize = 1024;
 

@@ -239,6 +239,31 @@ impl Services {
         let frame =
             ServerFrame::Presence(UserPresence { user_id: user.clone(), online, last_seen });
         let payload = encode_event(&frame);
+        if self.broker.may_reorder() {
+            // Between nodes, one event per conversation rather than one per co-member: a user
+            // joining a room of a thousand costs a thousand times fewer publishes (each node's
+            // hub hands it to its own members; one who shares several conversations with the
+            // user hears it once per conversation).
+            let ids: Vec<ConversationId> = match conversations {
+                Some(ids) => ids.to_vec(),
+                None => self
+                    .store
+                    .memberships(tenant, user)
+                    .await?
+                    .into_iter()
+                    .map(|(id, _, _)| id)
+                    .collect(),
+            };
+            for id in ids {
+                self.broker.publish(Event {
+                    topic: Topic::Conversation(tenant.clone(), id),
+                    kind: EventKind::Other,
+                    skip_user: Some(user.clone()),
+                    payload: payload.clone(),
+                });
+            }
+            return Ok(());
+        }
         let others = match conversations {
             Some(ids) if ids.len() <= ROSTER_PRESENCE_MAX => {
                 let mut others = std::collections::BTreeSet::new();
