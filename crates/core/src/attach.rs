@@ -79,17 +79,28 @@ impl AttachedDevice {
         // From here on, dropping `device` unregisters it.
         let device = Self { node: node.clone(), principal, id, detached: false };
         let p = &device.principal;
-        let positions: Vec<(ConversationId, Seq)> =
-            match services.store.memberships(&p.tenant, &p.user).await {
-                Ok(list) => list.into_iter().map(|(id, last_seq, _)| (id, last_seq)).collect(),
-                Err(e) => return Err(store_refusal(e.into())),
-            };
-        let ids: Vec<ConversationId> = positions.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<ConversationId> = match services.store.memberships(&p.tenant, &p.user).await {
+            Ok(list) => list.into_iter().map(|(id, _, _)| id).collect(),
+            Err(e) => return Err(store_refusal(e.into())),
+        };
         services.hub.join_many(&p.tenant, &p.user, &ids);
-        services.hub.expect_after(&p.tenant, &positions);
         // Before anything reads the store for this device (its resume replay): every topic it
         // needs is subscribed, so nothing published meanwhile falls between the two.
         services.broker.subscribed().await;
+        if services.broker.may_reorder() {
+            // Where messages can come from other nodes, tell the hub which seq comes next in
+            // each conversation, read now that the subscriptions are in effect: everything
+            // after it arrives live, everything up to it is in the store for the resume. (Read
+            // before subscribing, a message stored in between would be awaited in vain.)
+            match services.store.memberships(&p.tenant, &p.user).await {
+                Ok(list) => {
+                    let positions: Vec<(ConversationId, Seq)> =
+                        list.into_iter().map(|(id, last_seq, _)| (id, last_seq)).collect();
+                    services.hub.expect_after(&p.tenant, &positions);
+                }
+                Err(e) => return Err(store_refusal(e.into())),
+            }
+        }
         if services.presence.connect(&p.tenant, &p.user, id, services.presence_ttl()).await {
             // A failure (storage down) only costs co-members the event, so it is logged.
             let online = services.presence_changed_in(&p.tenant, &p.user, true, Some(&ids)).await;

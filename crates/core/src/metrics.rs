@@ -15,6 +15,11 @@ pub struct Metrics {
     pub frames_out: Counter,
     pub messages_stored: Counter,
     pub queue_overflows: Counter,
+    /// Times this node sent devices to resume because events between nodes may have been lost:
+    /// its broker connection came back, a publisher's resync notice, or a message that never came.
+    pub resyncs_lost: Counter,
+    pub resyncs_notice: Counter,
+    pub resyncs_gap: Counter,
     /// Seconds from receiving a committed message at the hub to queueing it for every local device.
     pub fanout_seconds: Histogram,
     /// Seconds a store append took, as the caller saw it (includes waiting for the group commit).
@@ -43,6 +48,9 @@ impl Metrics {
             frames_out: Counter::default(),
             messages_stored: Counter::default(),
             queue_overflows: Counter::default(),
+            resyncs_lost: Counter::default(),
+            resyncs_notice: Counter::default(),
+            resyncs_gap: Counter::default(),
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             store_append_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 14)),
             http_requests: Counter::default(),
@@ -60,6 +68,21 @@ impl Metrics {
             "queue_overflows",
             "Connections cut off as slow consumers (outbound queue overflow)",
             m.queue_overflows.clone(),
+        );
+        registry.register(
+            "resyncs_broker_lost",
+            "Times every local device was sent to resume: the broker connection came back",
+            m.resyncs_lost.clone(),
+        );
+        registry.register(
+            "resyncs_notice",
+            "Times a topic's local devices were sent to resume on another node's resync notice",
+            m.resyncs_notice.clone(),
+        );
+        registry.register(
+            "resyncs_gap",
+            "Times a conversation's local devices were sent to resume: a message never came",
+            m.resyncs_gap.clone(),
         );
         registry.register(
             "fanout_seconds",

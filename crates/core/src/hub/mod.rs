@@ -343,6 +343,7 @@ impl EventReceiver for Hub {
     /// The broker may have dropped events from other nodes: every local device catches up from
     /// the store.
     fn lost(&self) {
+        self.metrics.resyncs_lost.inc();
         for shard in self.users.iter() {
             for entry in shard.lock().values() {
                 for (_, device) in &entry.devices {
@@ -360,6 +361,7 @@ impl Hub {
     /// Events of `topic` may have been lost between nodes: the local devices that need it
     /// catch up from the store.
     fn resync_topic(&self, topic: &Topic) {
+        self.metrics.resyncs_notice.inc();
         match topic {
             Topic::Conversation(tenant, conversation) => {
                 let ckey = (tenant.clone(), conversation.clone());

@@ -151,6 +151,7 @@ impl Hub {
                     self.conversation_event(ckey.clone(), e);
                 }
                 drop(sequencers);
+                self.metrics.resyncs_gap.inc();
                 self.resync_members(&ckey);
             }
             Accepted::HeldStartTimer => {
@@ -203,6 +204,7 @@ impl Hub {
         }
         drop(sequencers);
         tracing::info!(conversation = %ckey.1, held = events.len(), "a message never came; devices resume");
+        self.metrics.resyncs_gap.inc();
         self.resync_members(&ckey);
     }
 }
