@@ -20,6 +20,8 @@ pub struct Metrics {
     pub resyncs_lost: Counter,
     pub resyncs_notice: Counter,
     pub resyncs_gap: Counter,
+    /// Messages that did not arrive from other nodes in time and were read from the store.
+    pub gaps_filled: Counter,
     /// Seconds from receiving a committed message at the hub to queueing it for every local device.
     pub fanout_seconds: Histogram,
     /// Seconds a store append took, as the caller saw it (includes waiting for the group commit).
@@ -51,6 +53,7 @@ impl Metrics {
             resyncs_lost: Counter::default(),
             resyncs_notice: Counter::default(),
             resyncs_gap: Counter::default(),
+            gaps_filled: Counter::default(),
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             store_append_seconds: Histogram::new(exponential_buckets(1e-5, 2.5, 14)),
             http_requests: Counter::default(),
@@ -83,6 +86,11 @@ impl Metrics {
             "resyncs_gap",
             "Times a conversation's local devices were sent to resume: a message never came",
             m.resyncs_gap.clone(),
+        );
+        registry.register(
+            "gaps_filled",
+            "Gaps in a conversation's messages from other nodes filled from the store",
+            m.gaps_filled.clone(),
         );
         registry.register(
             "fanout_seconds",

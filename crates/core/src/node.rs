@@ -50,6 +50,7 @@ impl Node {
             metrics.clone(),
         );
         hub.use_broker(broker.clone());
+        hub.use_store(store.clone());
         broker.attach(hub.clone());
         let services = Services::new(store, broker, presence, hub, Arc::new(auth), limits, metrics);
         let node = Self {

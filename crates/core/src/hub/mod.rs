@@ -79,6 +79,8 @@ pub struct Hub {
     /// each goes through its conversation's sequencer (`order.rs`).
     ordered: AtomicBool,
     sequencers: Box<[Mutex<HashMap<ConvKey, Sequencer>>]>,
+    /// Where a sequencer reads a message that did not arrive; set once by the node.
+    store: OnceLock<Arc<dyn chinwag_store::Store>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -112,6 +114,7 @@ impl Hub {
             broker: OnceLock::new(),
             ordered: AtomicBool::new(false),
             sequencers: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            store: OnceLock::new(),
         })
     }
 
@@ -122,6 +125,12 @@ impl Hub {
     pub fn use_broker(&self, broker: Arc<dyn Broker>) {
         self.ordered.store(broker.may_reorder(), Ordering::Relaxed);
         let _ = self.broker.set(broker);
+    }
+
+    /// Where a conversation's sequencer reads a message that other nodes' broker did not
+    /// bring (it is stored: it was committed before the ones after it).
+    pub fn use_store(&self, store: Arc<dyn chinwag_store::Store>) {
+        let _ = self.store.set(store);
     }
 
     fn subscribe(&self, topic: Topic) {

@@ -20,7 +20,9 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use chinwag_broker::Event;
+use chinwag_proto::frames::ServerFrame;
 use chinwag_proto::ids::{ConversationId, Seq, TenantId};
+use chinwag_store::HistoryRange;
 
 use super::{ConvKey, Hub};
 
@@ -31,6 +33,8 @@ use super::{ConvKey, Hub};
 pub(super) const HOLD: Duration = Duration::from_secs(1);
 /// Most messages waiting in one conversation; past it they all go out.
 pub(super) const MAX_HELD: usize = 1024;
+/// Most missing messages read from the store for one gap.
+const FILL_MAX: Seq = 200;
 
 /// One conversation's order: the highest seq delivered (or known stored, when a device's
 /// attachment read it), and what waits for a gap to close.
@@ -189,12 +193,94 @@ impl Hub {
         }
     }
 
-    /// The wait for a missing message is over: what waited goes out past the gap, and the
-    /// conversation's devices here are sent to catch up from the store (the missing message is
-    /// there: it was committed before the ones after it), so nobody keeps a silent gap.
+    /// The wait for a missing message is over. It is in the store (it was committed before the
+    /// ones after it), so it is read from there and delivered in its place, with what waited
+    /// behind it. Only if that fails does what waited go out past the gap, and the
+    /// conversation's devices here are sent to catch up from the store, so nobody keeps a
+    /// silent gap.
     fn flush_held(&self, ckey: ConvKey) {
-        let mut sequencers = self.sequencers[self.shard(&ckey)].lock();
-        let Some(sequencer) = sequencers.get_mut(&ckey) else { return };
+        let (from, upto) = {
+            let mut sequencers = self.sequencers[self.shard(&ckey)].lock();
+            let Some(sequencer) = sequencers.get_mut(&ckey) else { return };
+            let Some((&first_held, _)) = sequencer.held.first_key_value() else {
+                sequencer.timer = false;
+                return;
+            };
+            (sequencer.last.unwrap_or(0), first_held)
+        };
+        let (Some(store), Some(runtime), Some(hub)) =
+            (self.store.get().cloned(), self.runtime.clone(), self.this.upgrade())
+        else {
+            return self.give_up_on_gap(&ckey);
+        };
+        // At most a page: a longer gap is one the devices fill by resuming.
+        let want = (upto - from - 1).min(FILL_MAX);
+        runtime.spawn(async move {
+            let (tenant, conversation) = (&ckey.0, &ckey.1);
+            let read = store.history(tenant, conversation, HistoryRange::After(from), want as u32);
+            match read.await {
+                Ok(page) => hub.fill_gap(&ckey, upto, page.messages),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a missing message");
+                    hub.give_up_on_gap(&ckey);
+                }
+            }
+        });
+    }
+
+    /// Messages read from the store for a gap: through the sequencer like live ones (what was
+    /// delivered meanwhile is dropped by its seq), then whatever still waits past a gap goes out.
+    fn fill_gap(&self, ckey: &ConvKey, upto: Seq, messages: Vec<chinwag_proto::model::Message>) {
+        let filled = messages.len();
+        let mut sequencers = self.sequencers[self.shard(ckey)].lock();
+        let Some(sequencer) = sequencers.get_mut(ckey) else { return };
+        for m in messages {
+            let seq = m.seq;
+            let event = Event {
+                topic: chinwag_broker::Topic::Conversation(ckey.0.clone(), ckey.1.clone()),
+                kind: chinwag_broker::EventKind::Message { seq },
+                skip_user: None,
+                payload: crate::wire::encode_event(&ServerFrame::Message { message: m }),
+            };
+            if let Accepted::Deliver(events) | Accepted::PastAGap(events) =
+                sequencer.accept(seq, &event)
+            {
+                for e in &events {
+                    self.conversation_event(ckey.clone(), e);
+                }
+            }
+        }
+        let closed = sequencer.last.is_some_and(|last| last + 1 >= upto);
+        if closed {
+            self.metrics.gaps_filled.inc();
+            tracing::debug!(conversation = %ckey.1, filled, "filled a gap from the store");
+        }
+        sequencer.timer = false;
+        if sequencer.held.is_empty() {
+            return;
+        }
+        drop(sequencers);
+        if closed {
+            // What waits now waits for a later gap: give it its own wait.
+            if let (Some(runtime), Some(hub)) = (&self.runtime, self.this.upgrade()) {
+                let ckey = ckey.clone();
+                if let Some(s) = self.sequencers[self.shard(&ckey)].lock().get_mut(&ckey) {
+                    s.timer = true;
+                }
+                runtime.spawn(async move {
+                    tokio::time::sleep(HOLD).await;
+                    hub.flush_held(ckey);
+                });
+                return;
+            }
+        }
+        self.give_up_on_gap(ckey);
+    }
+
+    /// What waits goes out past the gap, and the conversation's devices here resume.
+    fn give_up_on_gap(&self, ckey: &ConvKey) {
+        let mut sequencers = self.sequencers[self.shard(ckey)].lock();
+        let Some(sequencer) = sequencers.get_mut(ckey) else { return };
         let events = sequencer.flush();
         if events.is_empty() {
             return;
@@ -205,7 +291,7 @@ impl Hub {
         drop(sequencers);
         tracing::info!(conversation = %ckey.1, held = events.len(), "a message never came; devices resume");
         self.metrics.resyncs_gap.inc();
-        self.resync_members(&ckey);
+        self.resync_members(ckey);
     }
 }
 
@@ -298,6 +384,74 @@ mod tests {
             b"m",
         ));
         assert!(hub.sequencers.iter().all(|s| !s.lock().contains_key(&(t.clone(), "z".into()))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_does_not_come_is_read_from_the_store_in_its_place() {
+        use chinwag_proto::ids::{ClientMsgId, MessageId};
+        use chinwag_proto::model::{ConversationKind, Role};
+        use chinwag_store::sqlite::{SqliteOptions, SqliteStore};
+        use chinwag_store::{NewConversation, NewMessage, NoSink, Store};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(dir.path(), SqliteOptions::default(), Arc::new(NoSink)).unwrap(),
+        );
+        let t = TenantId::from("t");
+        let created = store
+            .create_conversation(NewConversation {
+                id: "c".into(),
+                tenant: t.clone(),
+                kind: ConversationKind::Group,
+                subject: None,
+                title: None,
+                created_by: "a".into(),
+                created_at: 1,
+                members: vec![("a".into(), Role::Owner)],
+                direct_key: None,
+            })
+            .await
+            .unwrap();
+        let conversation = created.0.id.clone();
+        for i in 1..=3 {
+            store
+                .append(NewMessage {
+                    tenant: t.clone(),
+                    conversation_id: conversation.clone(),
+                    id: MessageId::new(format!("m{i}")),
+                    sender: "a".into(),
+                    client_msg_id: ClientMsgId::new(format!("k{i}")),
+                    kind: "text".into(),
+                    body: format!("message {i}"),
+                    payload: None,
+                    created_at: 2,
+                    reply_to: None,
+                })
+                .await
+                .unwrap();
+        }
+        let hub = Hub::new(4, Duration::ZERO, 4 << 20, Arc::new(Metrics::new()));
+        hub.use_broker(Arc::new(Reordering));
+        hub.use_store(store);
+        let (a, mut ar) = device_queue(1024, 1 << 20);
+        hub.register(&t, &"a".into(), a).unwrap();
+        hub.join_many(&t, &"a".into(), std::slice::from_ref(&conversation));
+        let m = |seq| {
+            ev(
+                Topic::Conversation(t.clone(), conversation.clone()),
+                EventKind::Message { seq },
+                b"m",
+            )
+        };
+
+        hub.receive(&m(1));
+        hub.receive(&m(3));
+        assert_eq!(seqs(drain(&mut ar)), [1], "3 waits for 2, which the broker lost");
+        tokio::time::sleep(HOLD + Duration::from_millis(500)).await;
+        let got = drain(&mut ar);
+        assert_eq!(seqs(got.clone()), [2, 3], "2 read from the store, then 3, in order");
+        assert!(String::from_utf8_lossy(&got[0].0).contains("message 2"), "{got:?}");
+        assert!(!ar.is_slow(), "nobody has to resume");
     }
 
     #[tokio::test]
