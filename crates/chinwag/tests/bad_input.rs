@@ -115,7 +115,8 @@ async fn bad_frames_get_typed_errors_and_the_connection_stays_usable() {
         (
             format!(r#"{{"type": "read", "id": "r3", "conversation_id": "{conv}", "seq": 1e400}}"#),
             "malformed",
-            Value::Null,
+            // Not valid JSON as a whole, but its id is readable, so the reply names it.
+            json!("r3"),
         ),
         (
             format!(
@@ -445,5 +446,46 @@ async fn connections_over_the_per_user_limit_are_closed_4005() {
         assert!(tokio::time::Instant::now() < deadline, "the slot was never freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_with_a_readable_id_gets_its_reply_even_too_deep_or_out_of_range() {
+    let server = TestServer::start().await;
+    let conv = conversation_with_history(&server).await;
+    let before = snapshot(&server, &conv).await;
+    let mut c = server.connect("alice").await;
+
+    // Nested past the JSON decoder's limit: the reply still carries the request's id.
+    let deep = format!(
+        r#"{{"type":"send","id":"deep-1","conversation_id":"{conv}","client_msg_id":"d1","body":"x","payload":{}1{}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    c.send_text(&deep).await;
+    let reply = next_reply(&mut c).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["id"].as_str()),
+        (Some("error"), Some("deep-1")),
+        "{reply}"
+    );
+    assert_eq!(reply["error"]["code"], "malformed", "{reply}");
+
+    // A numeric id a client cannot hold exactly is refused, not echoed rounded.
+    c.send_text(r#"{"type":"ping","id":123456789012345678901234567890}"#).await;
+    let reply = next_reply(&mut c).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["error"]["code"].as_str()),
+        (Some("error"), Some("invalid")),
+        "{reply}"
+    );
+    assert!(reply["error"]["message"].as_str().unwrap().contains("send it as a string"), "{reply}");
+    c.send_text(r#"{"type":"ping","id":9007199254740991}"#).await;
+    let exact = next_reply(&mut c).await;
+    assert_eq!(exact["type"], "pong", "{exact}");
+    assert_eq!(exact["id"], json!(9_007_199_254_740_991_u64), "the largest safe id echoes exactly");
+
+    assert_usable(&mut c, "deep and huge ids").await;
+    assert_eq!(snapshot(&server, &conv).await, before, "nothing stored");
     server.stop().await;
 }
