@@ -88,11 +88,30 @@ pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 
 /// No `Origin` (not a browser) or an allowed one.
 pub(crate) fn origin_ok(parts: &Parts, state: &AppState) -> bool {
-    match parts.headers.get(header::ORIGIN) {
+    origin_allowed(&parts.headers, state)
+}
+
+/// [`origin_ok`] on a request's headers.
+pub(crate) fn origin_allowed(headers: &http::HeaderMap, state: &AppState) -> bool {
+    match headers.get(header::ORIGIN) {
         None => true,
         Some(o) => {
-            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            o.to_str().is_ok_and(|o| state.node.services.auth().origin_allowed(o, host))
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let scheme = scheme(headers, state);
+            o.to_str().is_ok_and(|o| state.node.services.auth().origin_allowed(o, scheme, host))
         }
+    }
+}
+
+/// How the client reached the server: `https` when a TLS proxy in front says so
+/// (`X-Forwarded-Proto`) or the server is configured as served over TLS (`secure_cookies`),
+/// `http` otherwise. A browser page cannot set `X-Forwarded-Proto` on its requests.
+fn scheme(headers: &http::HeaderMap, state: &AppState) -> &'static str {
+    let forwarded = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok());
+    match forwarded {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ if state.options.secure_cookies => "https",
+        _ => "http",
     }
 }

@@ -462,6 +462,9 @@ async fn websocket_upgrades_from_foreign_origins_are_refused() {
         "http://app.example",
         &format!("{own}.evil.example"),
         &format!("https://evil.example/{own}"),
+        // The server's host and port, but another scheme, or its host with another port.
+        &format!("https://{}", server.addr),
+        &format!("http://{}:{}", server.addr.ip(), server.addr.port() + 1),
     ] {
         let e = open_with_headers(&server.ws_url(), &[("origin", origin)]).await.expect_err(origin);
         let (status, body) = refused_status(&e);
@@ -475,8 +478,17 @@ async fn websocket_upgrades_from_foreign_origins_are_refused() {
             .expect_err("refused");
         assert_eq!(refused_status(&e).0, 403, "{origin} with a cookie");
     }
-    for origin in [own.as_str(), "https://app.example"] {
-        let ws = open_with_headers(&server.ws_url(), &[("origin", origin)])
+    // Behind a TLS proxy that says so, the https origin of the server's host is its own.
+    let own_tls = format!("https://{}", server.addr);
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        (own.as_str(), &[]),
+        ("https://app.example", &[]),
+        (own_tls.as_str(), &[("x-forwarded-proto", "https")]),
+    ];
+    for (origin, extra) in cases {
+        let mut headers = vec![("origin", origin)];
+        headers.extend_from_slice(extra);
+        let ws = open_with_headers(&server.ws_url(), &headers)
             .await
             .unwrap_or_else(|e| panic!("{origin}: {e}"));
         let mut c = WsClient::from_ws(ws);

@@ -266,12 +266,14 @@ impl Authenticator {
             .map(|k| k.tenant.clone())
     }
 
-    /// Whether a browser `Origin` may open a WebSocket; `host` is the request's `Host` header.
-    pub fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
-        let same_host = host.is_some_and(|h| {
-            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(h)
+    /// Whether a browser `Origin` may open a WebSocket (or use a cookie): the server's own
+    /// origin, the scheme (`http` or `https`, as the client reached the server), the `Host`
+    /// header and its port all equal, or one of `allowed_origins`.
+    pub fn origin_allowed(&self, origin: &str, scheme: &str, host: Option<&str>) -> bool {
+        let same_origin = host.is_some_and(|h| {
+            origin.strip_prefix(scheme).and_then(|rest| rest.strip_prefix("://")) == Some(h)
         });
-        same_host || self.config.allowed_origins.iter().any(|o| o == "*" || o == origin)
+        same_origin || self.config.allowed_origins.iter().any(|o| o == "*" || o == origin)
     }
 }
 
@@ -390,8 +392,13 @@ mod tests {
         let a = auth();
         assert_eq!(a.verify_api_key("k1"), Some("acme".into()));
         assert_eq!(a.verify_api_key("k2"), None);
-        assert!(a.origin_allowed("http://localhost:8080", Some("localhost:8080")));
-        assert!(!a.origin_allowed("http://evil.example", Some("localhost:8080")));
+        assert!(a.origin_allowed("http://localhost:8080", "http", Some("localhost:8080")));
+        assert!(a.origin_allowed("https://localhost:8080", "https", Some("localhost:8080")));
+        assert!(!a.origin_allowed("https://localhost:8080", "http", Some("localhost:8080")));
+        assert!(!a.origin_allowed("http://localhost:8080", "https", Some("localhost:8080")));
+        assert!(!a.origin_allowed("http://localhost:8081", "http", Some("localhost:8080")));
+        assert!(!a.origin_allowed("http://localhost", "http", Some("localhost:8080")));
+        assert!(!a.origin_allowed("http://evil.example", "http", Some("localhost:8080")));
     }
 
     #[test]

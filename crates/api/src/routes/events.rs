@@ -41,13 +41,8 @@ pub(crate) async fn stream(
         return Ok(res);
     }
     // As for the WebSocket upgrade: a page of a foreign origin may not read anyone's events.
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let allowed =
-            origin.to_str().is_ok_and(|o| state.node.services.auth().origin_allowed(o, host));
-        if !allowed {
-            return Err(ApiError::new(ErrorCode::Forbidden, "origin not allowed"));
-        }
+    if !crate::auth::origin_allowed(&headers, &state) {
+        return Err(ApiError::new(ErrorCode::Forbidden, "origin not allowed"));
     }
     let resume = resume_request(q)?;
     let rx = event_stream::open(&state.node, who, resume).await?;
