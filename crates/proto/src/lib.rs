@@ -6,6 +6,8 @@
 //! - [`commands`]: one type per request a device can make (send, edit, history, read, …).
 //! - [`frames`]: WebSocket frames: `ClientFrame` (a request id and one command) and
 //!   `ServerFrame` (replies and events).
+//! - `request_id` (private): what a request `id` may be, and reading it from a frame that cannot
+//!   be decoded whole.
 //! - [`rest`]: REST request and response bodies under `/v1`, each REST request with its
 //!   conversion into the command it carries.
 //! - [`clock`]: the wall clock in wire units.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod frames;
 pub mod ids;
 pub mod model;
+mod request_id;
 pub mod rest;
 
 /// Version of the WebSocket protocol described in `docs/protocol.md`. Sent in `authed`.
