@@ -402,16 +402,42 @@ fn check_history(history: &[Value], acked: &[Acked]) {
     assert_eq!(total, history.len(), "every stored message was acknowledged to its sender");
 }
 
-async fn group(cluster: &Cluster, http: &reqwest::Client, members: &[String]) -> (String, String) {
+/// A group of the senders `s0`… `s{senders - 1}` and `others`, created by an owner on node 0;
+/// its id.
+async fn group(
+    cluster: &Cluster,
+    http: &reqwest::Client,
+    senders: usize,
+    others: &[&str],
+) -> String {
+    let mut members: Vec<String> = (0..senders).map(|i| format!("s{i}")).collect();
+    members.extend(others.iter().map(|o| o.to_string()));
     let owner = mint_token(http, &cluster.base(0), "owner", None).await;
-    let conv = create_conversation(
+    create_conversation(
         http,
         &cluster.base(0),
         &owner,
         json!({"kind": "group", "title": "under fire", "members": members}),
     )
-    .await;
-    (owner, conv)
+    .await
+}
+
+/// Starts [`sender`] `s{i}` for every `i` below `senders`, sender `i` first on node `i`.
+async fn spawn_senders(
+    cluster: &Cluster,
+    http: &reqwest::Client,
+    conv: &str,
+    senders: usize,
+    load: &Arc<Load>,
+) -> Vec<tokio::task::JoinHandle<(Acked, usize)>> {
+    let urls = Arc::new(cluster.ws_urls());
+    let mut tasks = Vec::with_capacity(senders);
+    for i in 0..senders {
+        let token = mint_token(http, &cluster.base(0), &format!("s{i}"), None).await;
+        let (urls, conv, load) = (urls.clone(), conv.to_owned(), load.clone());
+        tasks.push(tokio::spawn(sender(urls, i, token, conv, format!("s{i}"), load)));
+    }
+    tasks
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -422,10 +448,7 @@ async fn sigkill_of_a_node_under_fifty_senders_loses_nothing_and_its_users_go_of
     let mut cluster = Cluster::start(3).await;
     let http = reqwest::Client::new();
     const SENDERS: usize = 50;
-    let mut members: Vec<String> = (0..SENDERS).map(|i| format!("s{i}")).collect();
-    members.push("ghost".into());
-    members.push("watcher".into());
-    let (_, conv) = group(&cluster, &http, &members).await;
+    let conv = group(&cluster, &http, SENDERS, &["ghost", "watcher"]).await;
 
     // ghost is only on node 1, which dies; watcher, on node 0, sees ghost go offline.
     let ghost = mint_token(&http, &cluster.base(1), "ghost", None).await;
@@ -439,14 +462,8 @@ async fn sigkill_of_a_node_under_fifty_senders_loses_nothing_and_its_users_go_of
     };
     assert!(ghost_online().await, "ghost is online, seen from another node");
 
-    let urls = Arc::new(cluster.ws_urls());
     let load = Arc::new(Load::default());
-    let mut tasks = Vec::new();
-    for i in 0..SENDERS {
-        let token = mint_token(&http, &cluster.base(0), &format!("s{i}"), None).await;
-        let (urls, conv, load) = (urls.clone(), conv.clone(), load.clone());
-        tasks.push(tokio::spawn(sender(urls, i, token, conv, format!("s{i}"), load)));
-    }
+    let tasks = spawn_senders(&cluster, &http, &conv, SENDERS, &load).await;
     // Under load, SIGKILL node 1: no drain, no flush.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     cluster.kill(1);
@@ -493,9 +510,7 @@ async fn rolling_restart_of_every_node_under_load_loses_and_duplicates_nothing()
     let mut cluster = Cluster::start(3).await;
     let http = reqwest::Client::new();
     const SENDERS: usize = 12;
-    let mut members: Vec<String> = (0..SENDERS).map(|i| format!("s{i}")).collect();
-    members.push("reader".into());
-    let (_, conv) = group(&cluster, &http, &members).await;
+    let conv = group(&cluster, &http, SENDERS, &["reader"]).await;
     let urls = Arc::new(cluster.ws_urls());
 
     // A reader that resumes on another node each time its node goes.
@@ -513,12 +528,7 @@ async fn rolling_restart_of_every_node_under_load_loses_and_duplicates_nothing()
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let load = Arc::new(Load::default());
-    let mut tasks = Vec::new();
-    for i in 0..SENDERS {
-        let token = mint_token(&http, &cluster.base(0), &format!("s{i}"), None).await;
-        let (urls, conv, load) = (urls.clone(), conv.clone(), load.clone());
-        tasks.push(tokio::spawn(sender(urls, i, token, conv, format!("s{i}"), load)));
-    }
+    let tasks = spawn_senders(&cluster, &http, &conv, SENDERS, &load).await;
     // One node at a time: drain (SIGTERM), start again where it was, wait until it is ready.
     for i in 0..3 {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -589,9 +599,7 @@ struct Traffic {
 impl Traffic {
     async fn start(cluster: &Cluster, senders: usize) -> Self {
         let http = reqwest::Client::new();
-        let mut members: Vec<String> = (0..senders).map(|i| format!("s{i}")).collect();
-        members.extend(["r1".into(), "r2".into()]);
-        let (_, conv) = group(cluster, &http, &members).await;
+        let conv = group(cluster, &http, senders, &["r1", "r2"]).await;
         let urls = Arc::new(cluster.ws_urls());
         let mut readers = Vec::new();
         for (i, name) in ["r1", "r2"].into_iter().enumerate() {
@@ -609,12 +617,7 @@ impl Traffic {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let load = Arc::new(Load::default());
-        let mut tasks = Vec::new();
-        for i in 0..senders {
-            let token = mint_token(&http, &cluster.base(0), &format!("s{i}"), None).await;
-            let (urls, conv, load) = (urls.clone(), conv.clone(), load.clone());
-            tasks.push(tokio::spawn(sender(urls, i, token, conv, format!("s{i}"), load)));
-        }
+        let tasks = spawn_senders(cluster, &http, &conv, senders, &load).await;
         let token = mint_token(&http, &cluster.base(0), "r1", None).await;
         Self { conv, token, load, senders: tasks, readers }
     }
